@@ -1,0 +1,98 @@
+/**
+ * The component contract, after the OpenTelemetry Collector: every receiver, processor,
+ * exporter and extension is a folder whose index.ts exports one factory.
+ *
+ * The core only ever talks to these interfaces; it never imports a component.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { z } from 'zod';
+import type { Batch } from './model.ts';
+
+export type Kind = 'receiver' | 'processor' | 'exporter' | 'extension';
+export type Signal = 'profiles';
+export const SIGNALS: readonly Signal[] = ['profiles'];
+export type Stability = 'development' | 'alpha' | 'beta' | 'stable';
+
+/** What a pipeline carries for each signal. */
+export interface SignalPayload {
+  profiles: Batch;
+}
+
+/** Takes data in. Resolves only once the data is durable downstream (or deliberately dropped). */
+export interface Consumer<S extends Signal = 'profiles'> {
+  consume(item: SignalPayload[S]): Promise<void>;
+}
+
+/** Shared services the running process offers to its components. */
+export interface Host {
+  /** The shared HTTP server (:4040 by default). Routes must be added during start(). */
+  readonly http: FastifyInstance;
+  readonly logger: Logger;
+  readonly metrics: Registry;
+  /** Extensions by component ID, for components that depend on one. */
+  extension<T extends Component>(id: string): T | undefined;
+}
+
+export interface Component {
+  start(host: Host): Promise<void>;
+  /** Stops intake and flushes whatever is in flight. */
+  shutdown(): Promise<void>;
+}
+
+export interface Receiver extends Component {}
+
+export interface Processor extends Component {
+  /** Returns the rewritten batch, or null to drop it. */
+  process(batch: Batch): Promise<Batch | null>;
+}
+
+export interface Exporter extends Component, Consumer<'profiles'> {}
+
+export interface Extension extends Component {}
+
+export interface CreateSettings {
+  /** Component ID as written in the config, `type[/name]`. */
+  id: string;
+  logger: Logger;
+  metrics: Registry;
+}
+
+interface FactoryBase<Config> {
+  readonly type: string;
+  readonly stability: Stability;
+  /** The zod schema validates a config block after defaults are applied; unknown keys are errors. */
+  readonly schema: z.ZodType<Config>;
+  defaultConfig(): Config;
+}
+
+export interface ReceiverFactory<Config = any> extends FactoryBase<Config> {
+  readonly kind: 'receiver';
+  readonly signals: readonly Signal[];
+  create(settings: CreateSettings, config: Config, next: Consumer<'profiles'>): Receiver;
+}
+
+export interface ProcessorFactory<Config = any> extends FactoryBase<Config> {
+  readonly kind: 'processor';
+  readonly signals: readonly Signal[];
+  create(settings: CreateSettings, config: Config): Processor;
+}
+
+export interface ExporterFactory<Config = any> extends FactoryBase<Config> {
+  readonly kind: 'exporter';
+  readonly signals: readonly Signal[];
+  create(settings: CreateSettings, config: Config): Exporter;
+}
+
+export interface ExtensionFactory<Config = any> extends FactoryBase<Config> {
+  readonly kind: 'extension';
+  create(settings: CreateSettings, config: Config): Extension;
+}
+
+export type Factory = ReceiverFactory | ProcessorFactory | ExporterFactory | ExtensionFactory;
+
+/** A processor with nothing to start or stop only needs `process`. */
+export function processorOf(process: Processor['process']): Processor {
+  return { process, start: async () => {}, shutdown: async () => {} };
+}
