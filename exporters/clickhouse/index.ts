@@ -1,0 +1,63 @@
+/**
+ * The `clickhouse` exporter: writes batches into the ClickHouse-backed store, embedded chDB
+ * by default or a server/cluster through `url`. A batch's consume() settles once its insert
+ * has committed, which is what lets the receiver answer 2xx.
+ */
+import { z } from 'zod';
+import type { ExporterFactory } from '../../core/component.ts';
+import { counter, histogram } from '../../core/metrics.ts';
+import { acquireStore, type Store } from '../../storage/store.ts';
+import { defaultStoreConfig, storeOptions, storeSchema, type StoreConfig } from '../../storage/options.ts';
+import { UnavailableError } from '../../core/errors.ts';
+
+export interface ClickHouseExporterConfig extends StoreConfig {
+  /** Longest a batch waits to be grouped with others before the insert. */
+  flush_interval_ms: number;
+  /** Sample rows that trigger an early insert. */
+  max_rows: number;
+}
+
+const schema = z.strictObject({
+  ...storeSchema,
+  flush_interval_ms: z.number().int().min(0).max(10_000),
+  max_rows: z.number().int().positive(),
+});
+
+export const factory: ExporterFactory<ClickHouseExporterConfig> = {
+  type: 'clickhouse',
+  kind: 'exporter',
+  stability: 'beta',
+  signals: ['profiles'],
+  schema,
+  defaultConfig: () => ({ ...defaultStoreConfig(), flush_interval_ms: 200, max_rows: 500_000 }),
+  create(settings, config) {
+    let store: Store | undefined;
+    const batches = counter(settings.metrics, 'hearth_exporter_clickhouse_batches_total', 'Batches written by the clickhouse exporter, by outcome.', ['exporter', 'outcome']);
+    const latency = histogram(settings.metrics, 'hearth_exporter_clickhouse_write_seconds', 'Time from consume to committed insert.', ['exporter'], [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5]);
+    return {
+      async start() {
+        store = await acquireStore(storeOptions(config, { flushIntervalMs: config.flush_interval_ms, maxRows: config.max_rows }), settings.logger);
+      },
+      async consume(batch) {
+        if (!store) throw new UnavailableError('clickhouse exporter is not started');
+        const end = latency.startTimer({ exporter: settings.id });
+        try {
+          await store.writer.write(batch);
+          batches.inc({ exporter: settings.id, outcome: 'ok' });
+        } catch (e) {
+          batches.inc({ exporter: settings.id, outcome: 'error' });
+          throw e;
+        } finally {
+          end();
+        }
+      },
+      async shutdown() {
+        const s = store;
+        store = undefined;
+        await s?.release();
+      },
+    };
+  },
+};
+
+export default factory;

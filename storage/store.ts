@@ -1,0 +1,95 @@
+/**
+ * A store: one ClickHouse connection with its schema migrated, a writer and a query engine.
+ *
+ * chDB binds one data directory per process, so the exporter and the API in one process
+ * must share it: stores are reference-counted by what they connect to.
+ */
+import type { Logger } from 'pino';
+import { connect, type Connection, type ConnectionOptions } from './connection.ts';
+import { buildSchema, quoteIdent, type Schema } from './schema.ts';
+import { Writer, type WriterOptions } from './writer.ts';
+import { QueryEngine } from './query.ts';
+
+export interface StoreOptions extends ConnectionOptions {
+  retentionDays: number;
+  writer: WriterOptions;
+}
+
+export interface Store {
+  readonly connection: Connection;
+  readonly schema: Schema;
+  readonly writer: Writer;
+  readonly query: QueryEngine;
+  release(): Promise<void>;
+}
+
+/** Each entry is a schema version; appending a step is how the schema evolves. */
+const MIGRATIONS: Array<(schema: Schema) => string[]> = [(schema) => schema.statements];
+
+async function migrate(conn: Connection, schema: Schema, database: string, cluster: string | undefined, logger: Logger): Promise<void> {
+  const client = conn.client;
+  const db = quoteIdent(database);
+  await client.command({ query: schema.statements[0] });
+  const onCluster = cluster ? ` ON CLUSTER ${quoteIdent(cluster)}` : '';
+  const engine = cluster ? `ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/${database}/schema_migrations', '{replica}')` : 'ReplacingMergeTree';
+  await client.command({
+    query: `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations${onCluster} (version UInt32, applied_at DateTime DEFAULT now()) ENGINE = ${engine} ORDER BY version`,
+  });
+  const rs = await client.query({ query: `SELECT max(version) AS v FROM ${db}.schema_migrations`, format: 'JSONEachRow' });
+  const current = Number((await rs.json<{ v: number | string }>())[0]?.v ?? 0);
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    for (const query of MIGRATIONS[v](schema)) await client.command({ query });
+    await client.insert({ table: `${db}.schema_migrations`, values: [{ version: v + 1 }], format: 'JSONEachRow' });
+    logger.info({ version: v + 1 }, 'schema migrated');
+  }
+}
+
+interface Shared {
+  refs: number;
+  store: Promise<Store>;
+}
+
+const open = new Map<string, Shared>();
+
+function sharingKey(opts: StoreOptions): string {
+  return opts.url ? `url:${opts.url}/${opts.database}` : `path:${opts.path}/${opts.database}`;
+}
+
+export function acquireStore(opts: StoreOptions, logger: Logger): Promise<Store> {
+  const key = sharingKey(opts);
+  const existing = open.get(key);
+  if (existing) {
+    existing.refs++;
+    return existing.store;
+  }
+  const shared: Shared = { refs: 1, store: openStore(opts, logger, key) };
+  open.set(key, shared);
+  shared.store.catch(() => open.delete(key));
+  return shared.store;
+}
+
+async function openStore(opts: StoreOptions, logger: Logger, key: string): Promise<Store> {
+  const connection = connect(opts);
+  const schema = buildSchema({ database: opts.database, cluster: opts.cluster, retentionDays: opts.retentionDays });
+  try {
+    await migrate(connection, schema, opts.database, opts.cluster, logger);
+  } catch (e) {
+    await connection.client.close().catch(() => {});
+    throw e;
+  }
+  const writer = new Writer(connection.client, schema, opts.writer, logger.child({ component: 'writer' }));
+  const store: Store = {
+    connection,
+    schema,
+    writer,
+    query: new QueryEngine(connection.client, schema),
+    async release() {
+      const shared = open.get(key);
+      if (!shared || --shared.refs > 0) return;
+      open.delete(key);
+      await writer.flush();
+      await connection.client.close();
+    },
+  };
+  return store;
+}
