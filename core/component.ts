@@ -48,7 +48,13 @@ export interface Processor extends Component {
   process(batch: Batch): Promise<Batch | null>;
 }
 
-export interface Exporter extends Component, Consumer<'profiles'> {}
+export interface Exporter extends Component, Consumer<'profiles'> {
+  /**
+   * Called first thing at shutdown: write out what is buffered now and stop waiting to batch,
+   * so that requests in flight complete before the process exits.
+   */
+  flush?(): Promise<void>;
+}
 
 export interface Extension extends Component {}
 

@@ -2,7 +2,7 @@
  * The shared HTTP server. Receivers and the API mount their routes on it during start(),
  * the way Pyroscope serves ingest and query on one port.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { BadRequestError, HearthError } from './errors.ts';
 
@@ -17,7 +17,8 @@ export interface HttpOptions {
 export function createHttpServer(opts: HttpOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: 'http' }),
-    disableRequestLogging: true,
+    // Per-request log lines would dominate the logs at ingest rates; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.maxBodyBytes,
     // Profiles are pushed with every content type clients ever used (binary/octet-stream,
     // multipart, text/plain, application/x-protobuf…); handlers decide what they accept.
@@ -40,7 +41,7 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     req.log.error({ err }, 'unhandled error');
     return reply.status(500).send({ code: 500, message: 'internal error' });
   });
-  return app;
+  return app as unknown as FastifyInstance;
 }
 
 export function parseEndpoint(endpoint: string): { host: string; port: number } {

@@ -33,7 +33,7 @@ export function defaultStoreConfig(): StoreConfig {
   return { path: './data', url: '', username: 'default', password: '', database: 'hearth', cluster: '', retention_days: 0 };
 }
 
-export function storeOptions(c: StoreConfig, writer: StoreOptions['writer'] = { flushIntervalMs: 200, maxRows: 500_000 }): StoreOptions {
+export function storeOptions(c: StoreConfig): StoreOptions {
   return {
     path: c.path,
     url: c.url || undefined,
@@ -42,6 +42,5 @@ export function storeOptions(c: StoreConfig, writer: StoreOptions['writer'] = { 
     database: c.database,
     cluster: c.cluster || undefined,
     retentionDays: c.retention_days,
-    writer,
   };
 }

@@ -84,6 +84,14 @@ function spanToDecimal(hex: string | undefined): string {
   return BigInt('0x' + hex).toString();
 }
 
+/** DateTime64 covers 1900–2299; a profile stamped outside what is plausible is stored at arrival. */
+const MIN_TIME_MS = Date.UTC(1971, 0, 1);
+const MAX_TIME_MS = Date.UTC(2200, 0, 1);
+function storableTime(timeNanos: bigint, nowMs: number): number {
+  const ms = Number(timeNanos / 1_000_000n);
+  return ms >= MIN_TIME_MS && ms < MAX_TIME_MS ? ms : nowMs;
+}
+
 function utcDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
@@ -92,7 +100,7 @@ export function batchToRows(batch: Batch, caches: RowCaches, nowMs = Date.now())
   const { profile, labels, tenant } = batch;
   const name = labels.__name__;
   const service = labels.service_name ?? 'unknown_service';
-  const timeMs = profile.timeNanos > 0n ? Number(profile.timeNanos / 1_000_000n) : nowMs;
+  const timeMs = storableTime(profile.timeNanos, nowMs);
   const timeText = (timeMs / 1000).toFixed(3);
   const date = utcDate(timeMs);
   const profileId = idToDecimal(hashString(batch.idempotencyKey));

@@ -1,5 +1,6 @@
 /**
- * A store: one ClickHouse connection with its schema migrated, a writer and a query engine.
+ * A store: one ClickHouse connection with its schema migrated, and a query engine. Writers are
+ * created per exporter on top of it, each with its own batching settings.
  *
  * chDB binds one data directory per process, so the exporter and the API in one process
  * must share it: stores are reference-counted by what they connect to.
@@ -12,14 +13,14 @@ import { QueryEngine } from './query.ts';
 
 export interface StoreOptions extends ConnectionOptions {
   retentionDays: number;
-  writer: WriterOptions;
 }
 
 export interface Store {
   readonly connection: Connection;
   readonly schema: Schema;
-  readonly writer: Writer;
   readonly query: QueryEngine;
+  /** A batching writer; the caller flushes it (writer.flush()) before releasing the store. */
+  createWriter(opts: WriterOptions, logger: Logger): Writer;
   release(): Promise<void>;
 }
 
@@ -77,17 +78,15 @@ async function openStore(opts: StoreOptions, logger: Logger, key: string): Promi
     await connection.client.close().catch(() => {});
     throw e;
   }
-  const writer = new Writer(connection.client, schema, opts.writer, logger.child({ component: 'writer' }));
   const store: Store = {
     connection,
     schema,
-    writer,
     query: new QueryEngine(connection.client, schema),
+    createWriter: (writerOpts, writerLogger) => new Writer(connection.client, schema, writerOpts, writerLogger),
     async release() {
       const shared = open.get(key);
       if (!shared || --shared.refs > 0) return;
       open.delete(key);
-      await writer.flush();
       await connection.client.close();
     },
   };

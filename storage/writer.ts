@@ -47,6 +47,7 @@ export class Writer {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly caches: RowCaches = newRowCaches();
+  private draining = false;
   readonly stats: WriterStats = { batches: 0, duplicates: 0, rows: 0, flushes: 0 };
 
   constructor(
@@ -61,7 +62,7 @@ export class Writer {
     return new Promise((resolve, reject) => {
       this.pending.push({ batch, rows, resolve, reject });
       this.pendingRows += rows.sampleCount;
-      if (this.pendingRows >= this.opts.maxRows) this.scheduleFlush(0);
+      if (this.draining || this.pendingRows >= this.opts.maxRows) this.scheduleFlush(0);
       else this.scheduleFlush(this.opts.flushIntervalMs);
     });
   }
@@ -78,6 +79,12 @@ export class Writer {
     // Flushes run one at a time, in order; batches arriving meanwhile form the next one.
     this.flushing = this.flushing.then(() => (batch.length ? this.commit(batch) : undefined));
     return this.flushing;
+  }
+
+  /** From now on every write is flushed at once: used while shutting down. */
+  drain(): Promise<void> {
+    this.draining = true;
+    return this.flush();
   }
 
   private scheduleFlush(delay: number): void {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { ExporterFactory } from '../../core/component.ts';
 import { counter, histogram } from '../../core/metrics.ts';
 import { acquireStore, type Store } from '../../storage/store.ts';
+import type { Writer } from '../../storage/writer.ts';
 import { defaultStoreConfig, storeOptions, storeSchema, type StoreConfig } from '../../storage/options.ts';
 import { UnavailableError } from '../../core/errors.ts';
 
@@ -32,17 +33,19 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
   defaultConfig: () => ({ ...defaultStoreConfig(), flush_interval_ms: 200, max_rows: 500_000 }),
   create(settings, config) {
     let store: Store | undefined;
+    let writer: Writer | undefined;
     const batches = counter(settings.metrics, 'hearth_exporter_clickhouse_batches_total', 'Batches written by the clickhouse exporter, by outcome.', ['exporter', 'outcome']);
     const latency = histogram(settings.metrics, 'hearth_exporter_clickhouse_write_seconds', 'Time from consume to committed insert.', ['exporter'], [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5]);
     return {
       async start() {
-        store = await acquireStore(storeOptions(config, { flushIntervalMs: config.flush_interval_ms, maxRows: config.max_rows }), settings.logger);
+        store = await acquireStore(storeOptions(config), settings.logger);
+        writer = store.createWriter({ flushIntervalMs: config.flush_interval_ms, maxRows: config.max_rows }, settings.logger);
       },
       async consume(batch) {
-        if (!store) throw new UnavailableError('clickhouse exporter is not started');
+        if (!writer) throw new UnavailableError('clickhouse exporter is not started');
         const end = latency.startTimer({ exporter: settings.id });
         try {
-          await store.writer.write(batch);
+          await writer.write(batch);
           batches.inc({ exporter: settings.id, outcome: 'ok' });
         } catch (e) {
           batches.inc({ exporter: settings.id, outcome: 'error' });
@@ -51,9 +54,15 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
           end();
         }
       },
+      async flush() {
+        await writer?.drain();
+      },
       async shutdown() {
         const s = store;
+        const w = writer;
         store = undefined;
+        writer = undefined;
+        await w?.flush();
         await s?.release();
       },
     };

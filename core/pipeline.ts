@@ -1,0 +1,145 @@
+/**
+ * A pipeline: ordered processors, then every exporter, built on rxjs.
+ *
+ * Each consumed batch becomes an envelope on a Subject; the processors are chained
+ * `mergeMap` stages and the exporters fan out with `forkJoin`. The caller's promise settles
+ * when every exporter has the batch durably (or a processor dropped it).
+ *
+ * Backpressure: at most `maxInFlight` envelopes exist at once. Further `consume` calls wait
+ * for a slot, so a slow exporter slows intake instead of letting memory grow.
+ */
+import { Subject, catchError, defer, forkJoin, from, mergeMap, of, type Observable } from 'rxjs';
+import type { Consumer, Exporter, Processor } from './component.ts';
+import type { Batch } from './model.ts';
+
+interface Envelope {
+  batch: Batch;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+export interface PipelineStats {
+  inFlight: number;
+  waiting: number;
+  consumed: number;
+  dropped: number;
+  failed: number;
+}
+
+/** A counting semaphore whose waiters are served in arrival order. */
+class Slots {
+  private free: number;
+  private readonly waiters: Array<() => void> = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  get waiting(): number {
+    return this.waiters.length;
+  }
+  acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((r) => this.waiters.push(r));
+  }
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+/** A processor or exporter error fails only its own envelope; the shared stream lives on. */
+function failed(env: Envelope, e: unknown): Observable<null> {
+  env.reject(e);
+  return of(null);
+}
+
+export class Pipeline implements Consumer {
+  private readonly input = new Subject<Envelope>();
+  private readonly slots: Slots;
+  private readonly subscription;
+  private closed = false;
+  private idleWaiters: Array<() => void> = [];
+  readonly stats: PipelineStats = { inFlight: 0, waiting: 0, consumed: 0, dropped: 0, failed: 0 };
+
+  constructor(
+    readonly id: string,
+    processors: Processor[],
+    exporters: Exporter[],
+    readonly maxInFlight = 256,
+  ) {
+    this.slots = new Slots(maxInFlight);
+    let stream: Observable<Envelope | null> = this.input;
+    for (const p of processors) {
+      stream = stream.pipe(
+        mergeMap((env) => {
+          if (!env) return of(null);
+          return defer(() => p.process(env.batch)).pipe(
+            mergeMap((out) => {
+              if (out) return of({ ...env, batch: out });
+              this.stats.dropped++;
+              env.resolve();
+              return of(null);
+            }),
+            catchError((e) => failed(env, e)),
+          );
+        }, maxInFlight),
+      );
+    }
+    this.subscription = stream
+      .pipe(
+        mergeMap((env) => {
+          if (!env) return of(undefined);
+          return forkJoin(exporters.map((e) => from(e.consume(env.batch)))).pipe(
+            mergeMap(() => {
+              env.resolve();
+              return of(undefined);
+            }),
+            catchError((e) => failed(env, e)),
+          );
+        }, maxInFlight),
+      )
+      .subscribe();
+  }
+
+  async consume(batch: Batch): Promise<void> {
+    if (this.closed) throw new Error(`pipeline ${this.id} is shut down`);
+    this.stats.waiting = this.slots.waiting + 1;
+    await this.slots.acquire();
+    this.stats.waiting = this.slots.waiting;
+    this.stats.inFlight++;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.input.next({
+          batch,
+          resolve,
+          reject,
+        });
+      });
+      this.stats.consumed++;
+    } catch (e) {
+      this.stats.failed++;
+      throw e;
+    } finally {
+      this.stats.inFlight--;
+      this.slots.release();
+      if (this.stats.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /** Refuses new batches and waits for those in flight. */
+  async drain(): Promise<void> {
+    this.closed = true;
+    if (this.stats.inFlight > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    this.input.complete();
+    this.subscription.unsubscribe();
+  }
+}
+
+/** A receiver shared by several pipelines feeds all of them; the data is durable when all are done. */
+export function fanOut(consumers: Consumer[]): Consumer {
+  if (consumers.length === 1) return consumers[0];
+  return { consume: async (batch) => void (await Promise.all(consumers.map((c) => c.consume(batch)))) };
+}

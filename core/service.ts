@@ -1,0 +1,163 @@
+/**
+ * The running service: builds components from a resolved config, wires pipelines, owns the
+ * shared HTTP server and the lifecycle.
+ *
+ * Start order is extensions → exporters → processors → receivers → listen, so nothing can
+ * accept data before the path behind it is ready. Shutdown runs the other way: stop
+ * listening, let receivers finish their requests, drain pipelines, flush exporters.
+ */
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { Registry, collectDefaultMetrics, Gauge } from 'prom-client';
+import type { Component, CreateSettings, Exporter, Extension, Host, Processor, Receiver } from './component.ts';
+import type { ResolvedConfig } from './config.ts';
+import { createHttpServer, parseEndpoint } from './http.ts';
+import { Pipeline, fanOut } from './pipeline.ts';
+
+export interface ServiceOptions {
+  logger?: Logger;
+  /** Overrides service.http.endpoint, e.g. for tests that want port 0. */
+  endpoint?: string;
+}
+
+export class Service {
+  readonly logger: Logger;
+  readonly metrics = new Registry();
+  readonly http: FastifyInstance;
+  readonly pipelines: Pipeline[] = [];
+  private readonly extensions = new Map<string, Extension>();
+  private readonly exporters = new Map<string, Exporter>();
+  private readonly processors: Processor[] = [];
+  private readonly receivers = new Map<string, Receiver>();
+  private started: Component[] = [];
+  private ready = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    readonly config: ResolvedConfig,
+    private readonly opts: ServiceOptions = {},
+  ) {
+    this.logger = opts.logger ?? pino({ level: config.service.logLevel });
+    collectDefaultMetrics({ register: this.metrics, prefix: 'hearth_' });
+    this.http = createHttpServer({ endpoint: opts.endpoint ?? config.service.http.endpoint, maxBodyBytes: config.service.http.maxBodyBytes, logger: this.logger });
+    this.build();
+  }
+
+  private settings(id: string): CreateSettings {
+    return { id, logger: this.logger.child({ component: id }), metrics: this.metrics };
+  }
+
+  private build(): void {
+    const c = this.config;
+    for (const [id, e] of c.extensions) this.extensions.set(id, (e.factory as any).create(this.settings(id), e.config));
+    for (const [id, e] of c.exporters) this.exporters.set(id, (e.factory as any).create(this.settings(id), e.config));
+    const byReceiver = new Map<string, Pipeline[]>();
+    for (const p of c.pipelines) {
+      // Like the Collector, each pipeline gets its own processor instances.
+      const processors = p.processors.map((id) => {
+        const def = c.processors.get(id)!;
+        const proc: Processor = (def.factory as any).create(this.settings(`${id} in ${p.id}`), def.config);
+        this.processors.push(proc);
+        return proc;
+      });
+      const pipeline = new Pipeline(p.id, processors, p.exporters.map((id) => this.exporters.get(id)!));
+      this.pipelines.push(pipeline);
+      for (const r of p.receivers) byReceiver.set(r, [...(byReceiver.get(r) ?? []), pipeline]);
+    }
+    for (const [id, r] of c.receivers) {
+      const next = fanOut(byReceiver.get(id) ?? []);
+      this.receivers.set(id, (r.factory as any).create(this.settings(id), r.config, next));
+    }
+    this.registerTelemetry();
+  }
+
+  private registerTelemetry(): void {
+    const pipelines = this.pipelines;
+    new Gauge({
+      name: 'hearth_pipeline_in_flight_batches',
+      help: 'Batches inside a pipeline, not yet durable.',
+      labelNames: ['pipeline'],
+      registers: [this.metrics],
+      collect() {
+        for (const p of pipelines) this.set({ pipeline: p.id }, p.stats.inFlight);
+      },
+    });
+    new Gauge({
+      name: 'hearth_pipeline_waiting_batches',
+      help: 'Batches waiting for room in a pipeline (backpressure).',
+      labelNames: ['pipeline'],
+      registers: [this.metrics],
+      collect() {
+        for (const p of pipelines) this.set({ pipeline: p.id }, p.stats.waiting);
+      },
+    });
+    this.http.get('/healthz', async () => ({ status: 'ok' }));
+    this.http.get('/ready', async (_req, reply) => {
+      if (!this.ready) return reply.status(503).send('not ready');
+      return reply.type('text/plain').send('ready');
+    });
+    this.http.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.metrics()));
+  }
+
+  private host(): Host {
+    const extensions = this.extensions;
+    return {
+      http: this.http,
+      logger: this.logger,
+      metrics: this.metrics,
+      extension: <T extends Component>(id: string) => extensions.get(id) as T | undefined,
+    };
+  }
+
+  /** Starts every component, then listens. Returns the bound address. */
+  async start(): Promise<{ host: string; port: number }> {
+    const host = this.host();
+    const order: Component[] = [...this.extensions.values(), ...this.exporters.values(), ...this.processors, ...this.receivers.values()];
+    try {
+      for (const c of order) {
+        await c.start(host);
+        this.started.push(c);
+      }
+      const { host: h, port } = parseEndpoint(this.opts.endpoint ?? this.config.service.http.endpoint);
+      await this.http.listen({ host: h, port });
+    } catch (e) {
+      await this.shutdown().catch(() => {});
+      throw e;
+    }
+    this.ready = true;
+    const addr = this.http.server.address();
+    const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host: '', port: 0 };
+    this.logger.info({ address: `${bound.host}:${bound.port}`, pipelines: this.pipelines.map((p) => p.id) }, 'hearth started');
+    return bound;
+  }
+
+  shutdown(): Promise<void> {
+    this.stopping ??= this.doShutdown();
+    return this.stopping;
+  }
+
+  private async doShutdown(): Promise<void> {
+    this.ready = false;
+    const log = this.logger;
+    const step = async (what: string, fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (e) {
+        log.error({ err: (e as Error).message }, `shutdown: ${what} failed`);
+      }
+    };
+    // In-flight requests wait for their data to be durable: have exporters write out now
+    // rather than at their next batching deadline, then let the server finish those requests.
+    await Promise.all([...this.exporters.values()].map((e) => step('flush', async () => e.flush?.())));
+    await step('http', () => this.http.close());
+    const started = new Set(this.started);
+    const stop = (cs: Iterable<Component>) => Promise.all([...cs].filter((c) => started.has(c)).map((c) => step('component', () => c.shutdown())));
+    await stop(this.receivers.values());
+    await Promise.all(this.pipelines.map((p) => step(`pipeline ${p.id}`, () => p.drain())));
+    await stop(this.processors);
+    await stop(this.exporters.values());
+    await stop(this.extensions.values());
+    this.started = [];
+    log.info('hearth stopped');
+  }
+}
