@@ -1,0 +1,130 @@
+/**
+ * The `pyroscope` receiver: Pyroscope's push endpoints (legacy /ingest and the push.v1 Connect
+ * service) mounted on the shared HTTP server.
+ */
+import { z } from 'zod';
+import type { Logger } from 'pino';
+import type { Consumer, CreateSettings, Host, Receiver, ReceiverFactory } from '../../core/component.ts';
+import { HearthError, UnavailableError } from '../../core/errors.ts';
+import type { Batch } from '../../core/model.ts';
+import { registerIngestRoutes } from './ingest.ts';
+import type { LabelLimits } from './labels.ts';
+import { registerPushService } from './push.ts';
+
+const positiveInt = z.number().int().positive();
+
+export const schema = z.strictObject({
+  /** Largest uncompressed profile accepted (Pyroscope's max-profile-size-bytes). */
+  max_profile_bytes: positiveInt,
+  max_label_names_per_series: positiveInt,
+  max_label_name_length: positiveInt,
+  max_label_value_length: positiveInt,
+  paths: z.strictObject({
+    /** Routes of the legacy ingest handler; an empty list turns it off. */
+    ingest: z.array(z.string().regex(/^\/\S*$/, 'a path must start with "/" and contain no spaces')),
+  }),
+});
+
+export type PyroscopeReceiverConfig = z.infer<typeof schema>;
+
+export function defaultConfig(): PyroscopeReceiverConfig {
+  return {
+    max_profile_bytes: 4 * 1024 * 1024,
+    max_label_names_per_series: 30,
+    max_label_name_length: 1024,
+    max_label_value_length: 2048,
+    paths: { ingest: ['/ingest', '/pyroscope/ingest'] },
+  };
+}
+
+/** What the route handlers need from the receiver. */
+export interface Intake {
+  readonly maxProfileBytes: number;
+  readonly limits: LabelLimits;
+  /** Runs a request unless the receiver is shutting down, and tracks it until it settles. */
+  admit<T>(fn: () => Promise<T>): Promise<T>;
+  /** Hands every batch to the pipeline at once; resolves when all of them are durable. */
+  deliver(batches: Batch[]): Promise<void>;
+}
+
+class PyroscopeReceiver implements Receiver, Intake {
+  readonly maxProfileBytes: number;
+  readonly limits: LabelLimits;
+  private closing = false;
+  private inFlight = 0;
+  private drained: (() => void)[] = [];
+
+  constructor(
+    private readonly config: PyroscopeReceiverConfig,
+    private readonly next: Consumer<'profiles'>,
+    private readonly logger: Logger,
+  ) {
+    this.maxProfileBytes = config.max_profile_bytes;
+    this.limits = {
+      maxLabelNamesPerSeries: config.max_label_names_per_series,
+      maxLabelNameLength: config.max_label_name_length,
+      maxLabelValueLength: config.max_label_value_length,
+    };
+  }
+
+  async start(host: Host): Promise<void> {
+    registerIngestRoutes(host.http, this.config.paths.ingest, this);
+    await registerPushService(host.http, this);
+  }
+
+  async shutdown(): Promise<void> {
+    this.closing = true;
+    if (this.inFlight === 0) return;
+    await new Promise<void>((resolve) => this.drained.push(resolve));
+  }
+
+  async admit<T>(fn: () => Promise<T>): Promise<T> {
+    // Routes can't be removed from a running Fastify server, so a stopped receiver answers 503
+    // and clients retry against whichever instance is still up.
+    if (this.closing) throw new UnavailableError('the pyroscope receiver is shutting down');
+    this.inFlight++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.inFlight === 0) {
+        for (const resolve of this.drained.splice(0)) resolve();
+      }
+    }
+  }
+
+  async deliver(batches: Batch[]): Promise<void> {
+    const results = await Promise.allSettled(batches.map((b) => this.next.consume(b)));
+    let chosen: HearthError | undefined;
+    for (const r of results) {
+      if (r.status === 'fulfilled') continue;
+      const err = r.reason;
+      if (!(err instanceof HearthError)) {
+        this.logger.error({ err }, 'pipeline rejected a profile batch');
+        chosen = new UnavailableError('storage is unavailable, retry later');
+        break;
+      }
+      // When batches fail differently, report a retryable failure over a permanent one: a retry
+      // resends the batches that did succeed, and their idempotency keys keep them stored once.
+      if (!chosen || (isRetryable(err) && !isRetryable(chosen))) chosen = err;
+    }
+    if (chosen) throw chosen;
+  }
+}
+
+function isRetryable(err: HearthError): boolean {
+  return err.status === 429 || err.status >= 500;
+}
+
+export const factory: ReceiverFactory<PyroscopeReceiverConfig> = {
+  type: 'pyroscope',
+  kind: 'receiver',
+  stability: 'beta',
+  signals: ['profiles'],
+  schema,
+  defaultConfig,
+  create(settings: CreateSettings, config: PyroscopeReceiverConfig, next: Consumer<'profiles'>): Receiver {
+    return new PyroscopeReceiver(config, next, settings.logger);
+  },
+};
+
+export default factory;

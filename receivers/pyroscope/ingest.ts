@@ -1,0 +1,353 @@
+/**
+ * Pyroscope's legacy `POST /ingest`: the query string describes the profile (name and labels,
+ * time range, format, sample rate, spy), the body carries it (pprof, multipart pprof, folded text
+ * or one stack per line).
+ */
+import { createHash } from 'node:crypto';
+import { Busboy, type BusboyInstance } from '@fastify/busboy';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import {
+  BadRequestError,
+  HearthError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+} from '../../core/errors.ts';
+import { tenantOf } from '../../core/http.ts';
+import type { Batch, Labels, Profile } from '../../core/model.ts';
+import { inflateBounded } from '../../formats/gzip.ts';
+import { decodePprof } from '../../formats/pprof/index.ts';
+import type { Intake } from './index.ts';
+import {
+  ingestSeriesLabels,
+  normalizeSampleTypeNames,
+  parseAppName,
+  profileNamesFor,
+  splitByName,
+  validateSeriesLabels,
+  type SampleTypeConfig,
+} from './labels.ts';
+import { parseFolded, parseLines, textProfileType } from './text-formats.ts';
+
+export const DEFAULT_SAMPLE_RATE = 100;
+/** Room for multipart framing and the small form parts around a profile. */
+const MULTIPART_OVERHEAD = 1024 * 1024;
+const NS_PER_MS = 1_000_000n;
+const NS_PER_S = 1_000_000_000n;
+/** Clients with a broken clock (or a microseconds bug) send times in 1970. */
+const START_OF_1971_NS = 31_536_000n * NS_PER_S;
+
+type Query = Record<string, string | string[] | undefined>;
+
+export interface IngestRequest {
+  tenant: string;
+  query: Query;
+  contentType: string;
+  contentEncoding: string;
+  body: Uint8Array;
+  /** Receive time, Unix ns: the default for `from` and `until`. */
+  now: bigint;
+}
+
+export function registerIngestRoutes(http: FastifyInstance, paths: readonly string[], intake: Intake): void {
+  const handler = (req: FastifyRequest, reply: FastifyReply) =>
+    intake.admit(async () => {
+      const batches = await ingestBatches(
+        {
+          tenant: tenantOf(req.headers),
+          query: req.query as Query,
+          contentType: header(req.headers['content-type']),
+          contentEncoding: header(req.headers['content-encoding']),
+          body: Buffer.isBuffer(req.body) ? req.body : new Uint8Array(0),
+          now: BigInt(Date.now()) * NS_PER_MS,
+        },
+        intake,
+      );
+      await intake.deliver(batches);
+      return reply.code(200).send();
+    });
+  for (const path of paths) http.post(path, handler);
+}
+
+function header(v: string | string[] | undefined): string {
+  return (Array.isArray(v) ? v[0] : v) ?? '';
+}
+
+function param(q: Query, name: string): string | undefined {
+  const v = q[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+type Format = 'pprof' | 'folded' | 'lines';
+
+/** Mirrors Pyroscope's dispatch: an explicit format wins, then multipart means pprof, else folded. */
+function formatOf(format: string | undefined, contentType: string): Format {
+  const ct = contentType.toLowerCase();
+  if (format === 'trie' || ct.startsWith('binary/octet-stream+trie')) throw unsupported('trie');
+  if (format === 'tree' || ct.startsWith('binary/octet-stream+tree')) throw unsupported('tree');
+  if (format === 'lines') return 'lines';
+  if (format === 'jfr') throw unsupported('jfr');
+  if (format === 'speedscope') throw unsupported('speedscope');
+  if (format === 'pprof' || ct.startsWith('multipart/form-data')) return 'pprof';
+  return 'folded';
+}
+
+function unsupported(format: string): UnsupportedMediaTypeError {
+  return new UnsupportedMediaTypeError(`format ${format} is not supported yet`);
+}
+
+/** Turns one /ingest request into the batches to store (none for an empty profile). */
+export async function ingestBatches(r: IngestRequest, intake: Pick<Intake, 'maxProfileBytes' | 'limits'>): Promise<Batch[]> {
+  const name = param(r.query, 'name');
+  if (name === undefined || name.trim() === '') {
+    throw new BadRequestError('query parameter "name" is required (name=app.name{k=v})');
+  }
+  const { appName, labels: userLabels } = parseAppName(name);
+  const fromText = param(r.query, 'from');
+  const untilText = param(r.query, 'until');
+  const from = fromText ? parseAtTime(fromText, r.now, 'from') : r.now;
+  const until = untilText ? parseAtTime(untilText, r.now, 'until') : r.now;
+  const spyName = param(r.query, 'spyName') || 'unknown';
+  const format = formatOf(param(r.query, 'format'), r.contentType);
+  const body = decodeContentEncoding(r.body, r.contentEncoding, intake.maxProfileBytes + MULTIPART_OVERHEAD);
+
+  const ctx: BatchContext = { tenant: r.tenant, from, until, requestBody: r.body, limits: intake.limits };
+  if (format === 'pprof') {
+    return pprofBatches(body, r.contentType, appName, userLabels, spyName, intake.maxProfileBytes, ctx);
+  }
+
+  // Pyroscope ignores text uploads labelled with a profile ID; so do we, which also keeps a
+  // per-request ID from becoming a series label.
+  if (userLabels.profile_id) return [];
+  const type = textProfileType(appName, parseSampleRate(param(r.query, 'sampleRate')));
+  if (body.length > intake.maxProfileBytes) {
+    throw new PayloadTooLargeError(`profile is ${body.length} bytes, which exceeds the limit of ${intake.maxProfileBytes} bytes`);
+  }
+  const text = new TextDecoder().decode(body);
+  const timing = { timeNanos: from, durationNanos: until > from ? until - from : 0n };
+  const profile = format === 'lines' ? parseLines(text, type, timing) : parseFolded(text, type, timing);
+  const labels = ingestSeriesLabels(userLabels, type.serviceName, spyName);
+  return batchesFor([{ name: type.name, profile }], labels, ctx);
+}
+
+function decodeContentEncoding(body: Uint8Array, encoding: string, maxBytes: number): Uint8Array {
+  const enc = encoding.trim().toLowerCase();
+  if (enc === '' || enc === 'identity') return body;
+  if (enc === 'gzip' || enc === 'x-gzip') return inflateBounded(body, maxBytes);
+  throw new UnsupportedMediaTypeError(`Content-Encoding ${JSON.stringify(encoding)} is not supported (use gzip)`);
+}
+
+async function pprofBatches(
+  body: Uint8Array,
+  contentType: string,
+  appName: string,
+  userLabels: Labels,
+  spyName: string,
+  maxProfileBytes: number,
+  ctx: BatchContext,
+): Promise<Batch[]> {
+  let raw: Uint8Array = body;
+  let config: SampleTypeConfig | undefined;
+  if (contentType.toLowerCase().startsWith('multipart/form-data')) {
+    const parts = await readMultipart(body, contentType, maxProfileBytes + MULTIPART_OVERHEAD);
+    const prev = parts.get('prev_profile');
+    if (prev && prev.length > 0) {
+      throw new BadRequestError(
+        'unsupported client version: prev_profile (cumulative profiles diffed by the server) is not supported; ' +
+          'upgrade the Pyroscope SDK so that it sends delta profiles',
+      );
+    }
+    const profile = parts.get('profile');
+    if (!profile) throw new BadRequestError('the multipart form has no "profile" part');
+    raw = profile;
+    const stc = parts.get('sample_type_config');
+    if (stc && stc.length > 0) config = parseSampleTypeConfig(stc);
+  }
+  // Pyroscope answers an empty upload with 200 and stores nothing.
+  if (raw.length === 0) return [];
+
+  let profile = normalizeSampleTypeNames(decodePprof(raw, { maxBytes: maxProfileBytes }));
+  if (profile.timeNanos < START_OF_1971_NS) profile = { ...profile, timeNanos: ctx.from };
+  if (profile.durationNanos <= 0n && ctx.until > ctx.from) profile = { ...profile, durationNanos: ctx.until - ctx.from };
+
+  const labels = ingestSeriesLabels(userLabels, appName, spyName);
+  return batchesFor(splitByName(profile, profileNamesFor(profile.sampleTypes, config)), labels, ctx);
+}
+
+interface BatchContext {
+  tenant: string;
+  from: bigint;
+  until: bigint;
+  requestBody: Uint8Array;
+  limits: Intake['limits'];
+}
+
+function batchesFor(parts: { name: string; profile: Profile }[], base: Labels, ctx: BatchContext): Batch[] {
+  const out: Batch[] = [];
+  for (const { name, profile } of parts) {
+    if (profile.samples.length === 0) continue;
+    const labels: Labels = { ...base, __name__: name };
+    validateSeriesLabels(labels, ctx.limits);
+    out.push({ tenant: ctx.tenant, labels, profile, idempotencyKey: ingestIdempotencyKey(ctx, labels) });
+  }
+  return out;
+}
+
+/** The same upload (same series, time range and bytes) yields the same key, so a retry is stored once. */
+function ingestIdempotencyKey(ctx: BatchContext, labels: Labels): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify(['pyroscope-ingest', ctx.tenant, canonicalLabels(labels), String(ctx.from), String(ctx.until)]));
+  h.update('\0');
+  h.update(ctx.requestBody);
+  return h.digest('hex');
+}
+
+/** A label set as sorted pairs, for hashing. */
+export function canonicalLabels(labels: Labels): [string, string][] {
+  return Object.keys(labels)
+    .sort()
+    .map((k) => [k, labels[k]]);
+}
+
+/** `sampleRate` in Hz; anything that is not a whole number (negative included) means the default. */
+export function parseSampleRate(text: string | undefined): number {
+  if (text === undefined || !/^\d{1,10}$/.test(text.trim())) return DEFAULT_SAMPLE_RATE;
+  const rate = Number(text.trim());
+  // Above 1 GHz the period would round to zero nanoseconds.
+  return rate <= 1e9 ? rate : DEFAULT_SAMPLE_RATE;
+}
+
+const UNIT_SECONDS: Record<string, number> = {
+  s: 1, sec: 1, secs: 1, second: 1, seconds: 1,
+  m: 60, min: 60, mins: 60, minute: 60, minutes: 60,
+  h: 3600, hr: 3600, hrs: 3600, hour: 3600, hours: 3600,
+  d: 86400, day: 86400, days: 86400,
+  w: 604800, week: 604800, weeks: 604800,
+  M: 2592000, mon: 2592000, month: 2592000, months: 2592000,
+  y: 31536000, year: 31536000, years: 31536000,
+};
+
+/**
+ * Parses Pyroscope's "attime" syntax into Unix nanoseconds: a Unix timestamp whose digit count
+ * gives its unit (10 s, 13 ms, 16 µs, 19 ns), `YYYYMMDD` (UTC midnight), `now`, or an offset from
+ * now such as `now-1h`, `now-1h30m` or `-15m`.
+ */
+export function parseAtTime(input: string, nowNs: bigint, what = 'time'): bigint {
+  const s = input.trim().replace(/[_, ]/g, '');
+  const bad = (why: string) => new BadRequestError(`${what}: cannot parse ${JSON.stringify(input.slice(0, 64))}: ${why}`);
+  if (/^\d+$/.test(s)) {
+    if (s.length === 8) {
+      const y = Number(s.slice(0, 4));
+      const mo = Number(s.slice(4, 6));
+      const d = Number(s.slice(6, 8));
+      const ms = Date.UTC(y, mo - 1, d);
+      const back = new Date(ms);
+      if (y > 1900 && back.getUTCFullYear() === y && back.getUTCMonth() === mo - 1 && back.getUTCDate() === d) {
+        return BigInt(ms) * NS_PER_MS;
+      }
+    }
+    if (s.length > 19) throw bad('too many digits for a Unix timestamp');
+    const v = BigInt(s);
+    if (s.length <= 12) return v * NS_PER_S;
+    if (s.length <= 15) return v * NS_PER_MS;
+    if (s.length <= 18) return v * 1000n;
+    return v;
+  }
+  const m = /^(now)?(?:([+-])(.+))?$/i.exec(s);
+  if (!m || (m[1] === undefined && m[2] === undefined)) throw bad('expected a Unix timestamp, YYYYMMDD, now or now-<offset>');
+  if (m[2] === undefined) return nowNs;
+  const sign = m[2] === '-' ? -1n : 1n;
+  let rest = m[3];
+  let offsetSeconds = 0n;
+  while (rest.length > 0) {
+    const part = /^(\d+)([A-Za-z]+)/.exec(rest);
+    if (!part) throw bad('an offset is a number followed by a unit, e.g. 1h or 30m');
+    const unit = Object.hasOwn(UNIT_SECONDS, part[2]) ? UNIT_SECONDS[part[2]] : UNIT_SECONDS[part[2].toLowerCase()];
+    if (unit === undefined) throw bad(`unknown unit ${JSON.stringify(part[2])}`);
+    offsetSeconds += BigInt(part[1]) * BigInt(unit);
+    rest = rest.slice(part[0].length);
+  }
+  return nowNs + sign * offsetSeconds * NS_PER_S;
+}
+
+const sampleTypeSettings = z
+  .object({
+    units: z.string().optional(),
+    'display-name': z.string().optional(),
+    aggregation: z.string().optional(),
+    cumulative: z.boolean().optional(),
+    sampled: z.boolean().optional(),
+  })
+  .nullable();
+const sampleTypeConfigSchema = z.record(z.string(), sampleTypeSettings);
+
+export function parseSampleTypeConfig(bytes: Uint8Array): SampleTypeConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (err) {
+    throw new BadRequestError(`sample_type_config is not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = sampleTypeConfigSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new BadRequestError(`sample_type_config is invalid at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  const out: SampleTypeConfig = {};
+  // Keys follow the sample type names after normalizeSampleTypeNames.
+  for (const [k, v] of Object.entries(parsed.data)) if (v) out[k.replaceAll('-', '_')] = v;
+  return out;
+}
+
+/**
+ * Reads a multipart/form-data body into its parts (first occurrence of each name wins). Every part
+ * is taken as bytes: Pyroscope's clients send the profile as a file but nothing guarantees it.
+ */
+export function readMultipart(body: Uint8Array, contentType: string, maxPartBytes: number): Promise<Map<string, Buffer>> {
+  return new Promise((resolve, reject) => {
+    let bb: BusboyInstance;
+    try {
+      bb = Busboy({
+        headers: { 'content-type': contentType },
+        isPartAFile: () => true,
+        limits: { parts: 16, files: 16, fileSize: maxPartBytes, headerPairs: 64, fieldNameSize: 200 },
+      });
+    } catch (err) {
+      reject(new BadRequestError(`malformed multipart request: ${(err as Error).message}`));
+      return;
+    }
+    const parts = new Map<string, Buffer>();
+    const reading: Promise<void>[] = [];
+    let failure: HearthError | undefined;
+    const fail = (err: HearthError) => {
+      failure ??= err;
+    };
+    bb.on('file', (field, stream) => {
+      const chunks: Buffer[] = [];
+      reading.push(
+        new Promise<void>((done) => {
+          stream.on('data', (c: Buffer) => chunks.push(c));
+          stream.on('limit', () => fail(new PayloadTooLargeError(`multipart part "${field}" exceeds ${maxPartBytes} bytes`)));
+          stream.on('error', (err: Error) => {
+            fail(new BadRequestError(`malformed multipart request: ${err.message}`));
+            done();
+          });
+          stream.on('end', () => {
+            if (!parts.has(field)) parts.set(field, Buffer.concat(chunks));
+            done();
+          });
+        }),
+      );
+    });
+    bb.on('partsLimit', () => fail(new BadRequestError('the multipart form has too many parts')));
+    bb.on('filesLimit', () => fail(new BadRequestError('the multipart form has too many parts')));
+    bb.on('error', (err: unknown) => {
+      fail(new BadRequestError(`malformed multipart request: ${err instanceof Error ? err.message : String(err)}`));
+      reject(failure);
+    });
+    bb.on('finish', () => {
+      Promise.all(reading).then(() => (failure ? reject(failure) : resolve(parts)), reject);
+    });
+    bb.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  });
+}

@@ -1,0 +1,116 @@
+/**
+ * Pyroscope's push API, `push.v1.PusherService/Push`, over Connect (JSON or binary protobuf, gzip
+ * allowed): the path Grafana Alloy, the OTel Collector's Pyroscope exporter and newer SDKs use.
+ */
+import { createHash } from 'node:crypto';
+import type { ConnectRouter } from '@connectrpc/connect';
+import { fastifyConnectPlugin } from '@connectrpc/connect-fastify';
+import type { FastifyInstance } from 'fastify';
+import { toConnectError } from '../../core/connect-errors.ts';
+import { BadRequestError } from '../../core/errors.ts';
+import { tenantOf } from '../../core/http.ts';
+import type { Batch, Labels } from '../../core/model.ts';
+import { decodePprof } from '../../formats/pprof/index.ts';
+import { PusherService, type PushRequest } from '../../gen/push/v1/push_pb.ts';
+import type { Intake } from './index.ts';
+import { canonicalLabels } from './ingest.ts';
+import {
+  checkPushedLabelName,
+  normalizeSampleTypeNames,
+  profileNamesFor,
+  splitByName,
+  validateSeriesLabels,
+} from './labels.ts';
+
+/** Pyroscope's distributor fills this in when a series has no service_name. */
+export const UNKNOWN_SERVICE = 'unknown_service';
+/** Flags for Pyroscope's own pipeline (server-side deltas, OTLP origin, ordering); they carry no meaning here. */
+const TRANSPORT_LABELS = new Set(['__delta__', '__otel__', '__order__']);
+const DEFAULT_READ_MAX_BYTES = 256 * 1024 * 1024;
+
+export async function registerPushService(http: FastifyInstance, intake: Intake): Promise<void> {
+  // The Connect plugin replaces the body parsers of its scope, so the shared server's body limit
+  // doesn't reach it; Connect enforces its own, on the decompressed message.
+  const readMaxBytes = http.initialConfig.bodyLimit ?? DEFAULT_READ_MAX_BYTES;
+  await http.register(async (scope) => {
+    await scope.register(fastifyConnectPlugin, { routes: pushRoutes(intake), readMaxBytes });
+  });
+}
+
+export function pushRoutes(intake: Intake): (router: ConnectRouter) => void {
+  return (router) => {
+    router.service(PusherService, {
+      async push(req, ctx) {
+        try {
+          await intake.admit(async () => {
+            const tenant = tenantOf({ 'x-scope-orgid': ctx.requestHeader.get('x-scope-orgid') ?? undefined });
+            await intake.deliver(pushBatches(req, tenant, intake, BigInt(Date.now()) * 1_000_000n));
+          });
+          return {};
+        } catch (err) {
+          throw toConnectError(err);
+        }
+      },
+    });
+  };
+}
+
+/**
+ * Decodes and validates every profile of a push request before anything is delivered, so a bad
+ * sample rejects the whole request instead of half-storing it.
+ */
+export function pushBatches(req: PushRequest, tenant: string, intake: Pick<Intake, 'maxProfileBytes' | 'limits'>, nowNs: bigint): Batch[] {
+  const out: Batch[] = [];
+  req.series.forEach((series, seriesIndex) => {
+    const labels: Labels = {};
+    const seen = new Set<string>();
+    for (const { name, value } of series.labels) {
+      if (TRANSPORT_LABELS.has(name)) continue;
+      checkPushedLabelName(name);
+      if (seen.has(name)) throw new BadRequestError(`series ${seriesIndex} has duplicate label name ${JSON.stringify(name)}`);
+      seen.add(name);
+      // As in Prometheus, an empty value is the same as no label.
+      if (value !== '') labels[name] = value;
+    }
+    if (!labels.service_name) labels.service_name = UNKNOWN_SERVICE;
+    const fixedName = labels.__name__;
+    delete labels.__name__;
+
+    series.samples.forEach((sample, sampleIndex) => {
+      if (sample.rawProfile.length === 0) return;
+      let profile;
+      try {
+        profile = normalizeSampleTypeNames(decodePprof(sample.rawProfile, { maxBytes: intake.maxProfileBytes }));
+      } catch (err) {
+        if (err instanceof Error) err.message = `series ${seriesIndex} sample ${sampleIndex}: ${err.message}`;
+        throw err;
+      }
+      // A client without a clock-stamped profile means "now", not 1970.
+      if (profile.timeNanos <= 0n) profile = { ...profile, timeNanos: nowNs };
+      const names = fixedName ? profile.sampleTypes.map(() => fixedName) : profileNamesFor(profile.sampleTypes);
+      for (const part of splitByName(profile, names)) {
+        if (part.profile.samples.length === 0) continue;
+        const batchLabels: Labels = { ...labels, __name__: part.name };
+        validateSeriesLabels(batchLabels, intake.limits);
+        out.push({
+          tenant,
+          labels: batchLabels,
+          profile: part.profile,
+          idempotencyKey: pushIdempotencyKey(tenant, batchLabels, sample.ID, sample.rawProfile),
+        });
+      }
+    });
+  });
+  return out;
+}
+
+/** The client's profile ID names the profile when there is one; otherwise its bytes do. */
+function pushIdempotencyKey(tenant: string, labels: Labels, id: string, raw: Uint8Array): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify(['pyroscope-push', tenant, canonicalLabels(labels), id ? `id:${id}` : 'content']));
+  if (!id) {
+    h.update('\0');
+    h.update(raw);
+  }
+  return h.digest('hex');
+}
