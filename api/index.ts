@@ -1,0 +1,40 @@
+/**
+ * The `api` extension: the query server on the shared HTTP port. It reads the store only
+ * through the query engine.
+ */
+import { z } from 'zod';
+import type { ExtensionFactory } from '../core/component.ts';
+import { UnavailableError } from '../core/errors.ts';
+import { acquireStore, type Store } from '../storage/store.ts';
+import { defaultStoreConfig, storeOptions, storeSchema, type StoreConfig } from '../storage/options.ts';
+import { registerRenderRoutes } from './render.ts';
+
+export type ApiConfig = StoreConfig;
+
+export const factory: ExtensionFactory<ApiConfig> = {
+  type: 'api',
+  kind: 'extension',
+  stability: 'beta',
+  schema: z.strictObject(storeSchema),
+  defaultConfig: () => defaultStoreConfig(),
+  create(settings, config) {
+    let store: Store | undefined;
+    const engine = () => {
+      if (!store) throw new UnavailableError('the query engine is not started');
+      return store.query;
+    };
+    return {
+      async start(host) {
+        store = await acquireStore(storeOptions(config), settings.logger);
+        registerRenderRoutes(host.http, engine);
+      },
+      async shutdown() {
+        const s = store;
+        store = undefined;
+        await s?.release();
+      },
+    };
+  },
+};
+
+export default factory;

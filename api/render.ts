@@ -1,0 +1,64 @@
+/**
+ * Pyroscope's legacy JSON routes: /pyroscope/render and /pyroscope/label-values.
+ */
+import type { FastifyInstance } from 'fastify';
+import { tenantOf } from '../core/http.ts';
+import { BadRequestError } from '../core/errors.ts';
+import { parseSelector } from '../core/selector.ts';
+import { parseAttime } from '../core/attime.ts';
+import type { QueryEngine } from '../storage/query.ts';
+import { flameGraphOf } from './flamegraph.ts';
+import { maxNodesOf, parseQuery } from './selection.ts';
+import { stepFor, toTimeline } from './timeline.ts';
+import { metadataFor } from './units.ts';
+
+type Query = Record<string, string | undefined>;
+
+export function registerRenderRoutes(app: FastifyInstance, engine: () => QueryEngine): void {
+  app.get('/pyroscope/render', async (req) => {
+    const q = req.query as Query;
+    const tenant = tenantOf(req.headers);
+    const { selection, profileType } = parseQuery(tenant, q.query, q.from, q.until);
+    const maxNodes = maxNodesOf(q.maxNodes ?? q['max-nodes']);
+    const aggregation = q.aggregation === 'avg' || q.aggregation === 'average' ? 'avg' : q.aggregation === undefined || q.aggregation === 'sum' ? 'sum' : undefined;
+    if (!aggregation) throw new BadRequestError(`aggregation must be sum or avg, got ${JSON.stringify(q.aggregation)}`);
+    // Pyroscope uses only the first groupBy label.
+    const groupBy = (q.groupBy ?? '').split(',').map((s) => s.trim()).filter(Boolean).slice(0, 1);
+    const step = stepFor(selection.start, selection.end);
+    const db = engine();
+    const [merged, total, grouped] = await Promise.all([
+      db.mergeStacks(selection, { aggregation }),
+      db.timeline(selection, step, { aggregation }),
+      groupBy.length ? db.timeline(selection, step, { aggregation, groupBy }) : Promise.resolve([]),
+    ]);
+    const fb = await flameGraphOf(merged, maxNodes);
+    const groups: Record<string, ReturnType<typeof toTimeline>> = {};
+    if (groupBy.length) {
+      groups['*'] = toTimeline(total[0], selection.start, selection.end, step);
+      for (const s of grouped) groups[s.labels[groupBy[0]] || '*'] = toTimeline(s, selection.start, selection.end, step);
+    }
+    return {
+      version: 1,
+      flamebearer: { names: fb.names, levels: fb.levels, numTicks: fb.total, maxSelf: fb.maxSelf },
+      metadata: metadataFor(profileType),
+      timeline: toTimeline(total[0], selection.start, selection.end, step),
+      groups: groupBy.length ? groups : null,
+      heatmap: null,
+    };
+  });
+
+  app.get('/pyroscope/label-values', async (req) => {
+    const q = req.query as Query;
+    const tenant = tenantOf(req.headers);
+    const label = q.label;
+    if (!label) throw new BadRequestError('missing query parameter "label"');
+    const now = Date.now();
+    const start = parseAttime(q.from || 'now-30d', now, 'from');
+    const end = parseAttime(q.until || 'now', now, 'until');
+    const db = engine();
+    // As in Pyroscope, __name__ lists profile type IDs.
+    if (label === '__name__') return db.profileTypes(tenant, start, end);
+    const sel = q.query ? parseSelector(q.query) : { metric: '', matchers: [] };
+    return db.labelValues(tenant, label, sel.matchers, start, end, sel.metric || undefined);
+  });
+}

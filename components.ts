@@ -1,0 +1,13 @@
+/**
+ * The built-in components. A new component is one folder plus one line here.
+ */
+import { Registry } from './core/registry.ts';
+import pyroscopeReceiver from './receivers/pyroscope/index.ts';
+import relabelProcessor from './processors/relabel/index.ts';
+import clickhouseExporter from './exporters/clickhouse/index.ts';
+import debugExporter from './exporters/debug/index.ts';
+import apiExtension from './api/index.ts';
+
+export function builtinComponents(): Registry {
+  return new Registry([pyroscopeReceiver, relabelProcessor, clickhouseExporter, debugExporter, apiExtension]);
+}
