@@ -27,6 +27,8 @@ export interface Connection {
   kind: 'chdb' | 'http';
   /** Identifies the underlying store so that components in one process can share it. */
   key: string;
+  /** Embedded only: where bulk inserts are spooled for the engine to read. */
+  spoolDir: string;
 }
 
 export function connect(opts: ConnectionOptions): Connection {
@@ -44,12 +46,12 @@ export function connect(opts: ConnectionOptions): Connection {
       request_timeout: 60_000,
       compression: { request: false, response: true },
     });
-    return { client, kind: 'http', key: `url:${opts.url}` };
+    return { client, kind: 'http', key: `url:${opts.url}`, spoolDir: '' };
   }
   const dir = resolve(opts.path);
   mkdirSync(dir, { recursive: true });
   // The hook is typed for the client's internal Connection; chdb implements exactly that contract.
   const connection = createChdbConnection({ path: dir }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
   const client = createClient({ connection, clickhouse_settings: settings } as Parameters<typeof createClient>[0]);
-  return { client, kind: 'chdb', key: `path:${dir}` };
+  return { client, kind: 'chdb', key: `path:${dir}`, spoolDir: resolve(dir, 'spool') };
 }

@@ -92,24 +92,40 @@ export class QueryEngine {
     ];
     // The service is in the sort key: pinning it prunes most of the table before the IN.
     for (const m of sel.matchers) if (m.name === 'service_name' && m.op === '=') conds.push(`service = ${p.bind('String', m.value)}`);
-    if (sel.spanIds?.length) {
-      conds.push(`span_id IN ${p.bind('Array(UInt64)', sel.spanIds.map((s) => BigInt('0x' + s)))}`);
-    }
+    if (sel.spanIds?.length) conds.push('notEmpty(span_ids)');
     if (sel.matchers.length) conds.push(`fingerprint ${this.schema.inOp} (${this.seriesFilter(sel, p)})`);
     return conds.join(' AND ');
+  }
+
+  /** Binds the span filter, if any, as an Array(UInt64) parameter. */
+  private spanSet(sel: Selection, p: Params): string | undefined {
+    return sel.spanIds?.length ? p.bind('Array(UInt64)', sel.spanIds.map((s) => BigInt('0x' + s))) : undefined;
+  }
+
+  /** One profile row's value in the selection: the stored total, or the part of it in the spans. */
+  private rowValue(sel: Selection, p: Params): string {
+    const spans = this.spanSet(sel, p);
+    return spans ? `arraySum(arrayFilter((v, s) -> has(${spans}, s), stack_values, span_ids))` : 'total';
   }
 
   /** Sums values per unique stack. The remainder beyond `maxStacks` is kept in `total`. */
   async mergeStacks(sel: Selection, opts: { maxStacks?: number; aggregation?: Aggregation } = {}): Promise<MergedStacks> {
     const p = new Params();
     const where = this.samplesWhere(sel, p);
+    const spans = this.spanSet(sel, p);
+    const unnest = spans
+      ? `ARRAY JOIN stack_ids AS stack_id, stack_values AS value, span_ids AS span_id WHERE ${where} AND has(${spans}, span_id)`
+      : `ARRAY JOIN stack_ids AS stack_id, stack_values AS value WHERE ${where}`;
     const limit = p.bind('UInt32', opts.maxStacks ?? DEFAULT_MAX_STACKS);
     const divisor = opts.aggregation === 'avg' ? await this.profileCount(sel) : 1;
-    const top = `SELECT stack_id, sum(value) AS v FROM ${this.t('samples')} WHERE ${where} GROUP BY stack_id HAVING v != 0 ORDER BY abs(v) DESC LIMIT ${limit}`;
+    const samples = this.t('samples');
     // A stack missing from the stacks table would be a bug; LEFT JOIN keeps its value in the total anyway.
     const rows = await this.rows<[string, string, string[], string]>(
-      `WITH top AS (${top}),
-            total AS (SELECT sum(value) FROM ${this.t('samples')} WHERE ${where})
+      `WITH top AS (
+              SELECT stack_id, sum(value) AS v FROM ${samples} ${unnest}
+              GROUP BY stack_id HAVING v != 0 ORDER BY abs(v) DESC, stack_id LIMIT ${limit}
+            ),
+            total AS (SELECT sum(value) FROM ${samples} ${unnest})
        SELECT toString(top.stack_id), toString(top.v), arrayMap(x -> toString(x), s.frames), toString((SELECT * FROM total))
        FROM top LEFT JOIN (
          SELECT id, any(frames) AS frames FROM ${this.t('stacks')}
@@ -127,14 +143,13 @@ export class QueryEngine {
       total = Number(tot);
       const value = Number(v) / divisor;
       kept += Number(v);
-      const fr = frames ?? [];
-      const arr = new Uint32Array(fr.length);
-      for (let i = 0; i < fr.length; i++) {
-        let idx = fnIndex.get(fr[i]);
+      const arr = new Uint32Array(frames.length);
+      for (let i = 0; i < frames.length; i++) {
+        let idx = fnIndex.get(frames[i]);
         if (idx === undefined) {
           idx = fnIds.length;
-          fnIndex.set(fr[i], idx);
-          fnIds.push(fr[i]);
+          fnIndex.set(frames[i], idx);
+          fnIds.push(frames[i]);
         }
         arr[i] = idx;
       }
@@ -166,7 +181,7 @@ export class QueryEngine {
   private async profileCount(sel: Selection): Promise<number> {
     const p = new Params();
     const rows = await this.rows<[string]>(
-      `SELECT toString(uniqExact(fingerprint, profile_id)) FROM ${this.t('samples')} WHERE ${this.samplesWhere(sel, p)}`,
+      `SELECT toString(count()) FROM ${this.t('samples')} WHERE ${this.samplesWhere(sel, p)}`,
       p,
     );
     return Math.max(1, Number(rows[0]?.[0] ?? 1));
@@ -178,14 +193,14 @@ export class QueryEngine {
     const step = p.bind('UInt32', Math.max(1, Math.round(stepSeconds)));
     const where = this.samplesWhere(sel, p);
     const groupBy = opts.groupBy ?? [];
-    const agg = opts.aggregation === 'avg' ? 'sum(v) / uniqExact(fingerprint, profile_id)' : 'sum(v)';
+    const agg = opts.aggregation === 'avg' ? 'sum(v) / count()' : 'sum(v)';
     const bucket = `toUnixTimestamp(toStartOfInterval(time, toIntervalSecond(${step}))) * 1000`;
-    const inner = `SELECT fingerprint, profile_id, ${bucket} AS ts, sum(value) AS v FROM ${this.t('samples')} WHERE ${where} GROUP BY fingerprint, profile_id, ts`;
+    const inner = `SELECT fingerprint, ${bucket} AS ts, ${this.rowValue(sel, p)} AS v FROM ${this.t('samples')} WHERE ${where}`;
     let query: string;
     if (groupBy.length) {
-      const keys = groupBy.map((g) => `labels[${p.bind('String', g)}]`);
+      const keys = groupBy.map((g) => `l.series_labels[${p.bind('String', g)}]`);
       query = `SELECT [${keys.join(', ')}] AS g, ts, toString(${agg}) FROM (${inner}) AS s
-               INNER JOIN (SELECT fingerprint, any(labels) AS labels FROM ${this.t('series')}
+               INNER JOIN (SELECT fingerprint, any(labels) AS series_labels FROM ${this.t('series')}
                            WHERE ${this.seriesConditions(sel, p)} GROUP BY fingerprint) AS l
                USING fingerprint GROUP BY g, ts ORDER BY g, ts`;
     } else {

@@ -5,10 +5,8 @@
  *
  * Layout (see DESIGN.md, "Storage"):
  * - functions, stacks: content-addressed and deduplicated (ReplacingMergeTree by ID).
- * - samples: narrow rows, sorted so that a series' rows for one stack sit together, which
- *   is what makes them compress to a few bytes each.
- * - profiles: one row per stored profile and type, fed by a materialized view; it lists
- *   individual profiles and answers "was this batch stored already?".
+ * - samples: one row per stored profile and series (stack IDs and values as arrays), which
+ *   also lists individual profiles and answers "was this batch stored already?".
  * - series + series_labels: the series index and the inverted label index.
  */
 
@@ -50,41 +48,37 @@ const TABLES: TableDef[] = [
   },
   {
     name: 'samples',
+    // One row per profile and series: stack IDs and values as parallel arrays sorted by stack
+    // ID. A series' consecutive rows repeat nearly the same arrays, which ZSTD folds away.
     columns: `
       tenant LowCardinality(String),
       profile_type LowCardinality(String),
       service LowCardinality(String),
       fingerprint UInt64,
       time DateTime64(3) CODEC(DoubleDelta, ZSTD(1)),
-      stack_id UInt64 CODEC(ZSTD(1)),
-      value Int64 CODEC(T64, ZSTD(1)),
-      span_id UInt64 CODEC(ZSTD(1)),
-      trace_id String CODEC(ZSTD(1)),
-      profile_id UInt64 CODEC(ZSTD(1))`,
+      profile_id UInt64 CODEC(ZSTD(1)),
+      total Int64 CODEC(ZSTD(1)),
+      stack_ids Array(UInt64) CODEC(ZSTD(3)),
+      stack_values Array(Int64) CODEC(ZSTD(3)),
+      span_ids Array(UInt64) CODEC(ZSTD(1)),
+      trace_ids Array(FixedString(16)) CODEC(ZSTD(1)),
+      INDEX idx_profile_id profile_id TYPE bloom_filter GRANULARITY 1`,
     engine: 'MergeTree',
     partitionBy: 'toDate(time)',
-    orderBy: '(tenant, profile_type, service, fingerprint, toStartOfHour(time), stack_id, time)',
+    orderBy: '(tenant, profile_type, service, fingerprint, time)',
     ttlColumn: 'toDate(time)',
     settings: ['non_replicated_deduplication_window = 10000'],
     shardBy: 'fingerprint',
   },
   {
-    name: 'profiles',
-    columns: `
-      tenant LowCardinality(String),
-      profile_type LowCardinality(String),
-      service LowCardinality(String),
-      fingerprint UInt64,
-      profile_id UInt64,
-      time DateTime64(3),
-      total SimpleAggregateFunction(sum, Int64),
-      sample_count SimpleAggregateFunction(sum, UInt64),
-      INDEX idx_profile_id profile_id TYPE bloom_filter GRANULARITY 1`,
-    engine: 'AggregatingMergeTree',
+    // Which profiles are stored: a point lookup by profile ID tells a redelivery from new data.
+    name: 'ingested',
+    columns: `profile_id UInt64, time DateTime64(3)`,
+    engine: 'ReplacingMergeTree',
     partitionBy: 'toDate(time)',
-    orderBy: '(tenant, profile_type, service, time, fingerprint, profile_id)',
+    orderBy: 'profile_id',
     ttlColumn: 'toDate(time)',
-    shardBy: 'fingerprint',
+    shardBy: 'profile_id',
   },
   {
     name: 'series',
@@ -121,13 +115,10 @@ const TABLES: TableDef[] = [
 /** Materialized views: source table → target table. On a cluster they run on each shard's local tables. */
 const VIEWS = [
   {
-    name: 'profiles_mv',
-    to: 'profiles',
+    name: 'ingested_mv',
+    to: 'ingested',
     select: (t: (n: string) => string) => `
-      SELECT tenant, profile_type, service, fingerprint, profile_id, min(time) AS time,
-             sum(value) AS total, count() AS sample_count
-      FROM ${t('samples')}
-      GROUP BY tenant, profile_type, service, fingerprint, profile_id`,
+      SELECT DISTINCT profile_id, time FROM ${t('samples')}`,
   },
   {
     name: 'series_labels_mv',

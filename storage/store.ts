@@ -82,7 +82,7 @@ async function openStore(opts: StoreOptions, logger: Logger, key: string): Promi
     connection,
     schema,
     query: new QueryEngine(connection.client, schema),
-    createWriter: (writerOpts, writerLogger) => new Writer(connection.client, schema, writerOpts, writerLogger),
+    createWriter: (writerOpts, writerLogger) => new Writer(connection, schema, writerOpts, writerLogger),
     async release() {
       const shared = open.get(key);
       if (!shared || --shared.refs > 0) return;

@@ -13,18 +13,37 @@
  * before the samples so that no committed sample can point at a missing stack.
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
-import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from 'pino';
 import type { Batch } from '../core/model.ts';
 import { UnavailableError } from '../core/errors.ts';
-import { batchToRows, newRowCaches, seriesKey, type BatchRows, type RowCaches } from './rows.ts';
+import {
+  batchToRows,
+  encodeFunctions,
+  encodeSeries,
+  encodeStacks,
+  FUNCTION_COLUMNS,
+  idKey,
+  newRowCaches,
+  SAMPLE_COLUMNS,
+  SERIES_COLUMNS,
+  STACK_COLUMNS,
+  type BatchRows,
+  type PendingFunction,
+  type PendingSeries,
+  type PendingStack,
+  type RowCaches,
+} from './rows.ts';
+import type { Id64 } from './ids.ts';
+import type { Connection } from './connection.ts';
+import { insertRowBinary } from './bulk-insert.ts';
 import type { Schema } from './schema.ts';
 
 export interface WriterOptions {
   flushIntervalMs: number;
-  /** Flush early once this many sample rows are pending. */
+  /** Flush early once this many sample rows (profiles × series) are pending. */
   maxRows: number;
+  /** Inserts allowed to run at once. */
+  maxConcurrentFlushes: number;
 }
 
 interface Pending {
@@ -45,13 +64,17 @@ export class Writer {
   private pending: Pending[] = [];
   private pendingRows = 0;
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
-  private readonly caches: RowCaches = newRowCaches();
+  private due = false;
   private draining = false;
+  private flushesInFlight = 0;
+  /** Profile IDs being written right now: a duplicate arriving meanwhile waits for that write. */
+  private readonly writing = new Map<string, Promise<void>>();
+  private idleWaiters: Array<() => void> = [];
+  private readonly caches: RowCaches = newRowCaches();
   readonly stats: WriterStats = { batches: 0, duplicates: 0, rows: 0, flushes: 0 };
 
   constructor(
-    private readonly client: ClickHouseClient,
+    private readonly conn: Connection,
     private readonly schema: Schema,
     private readonly opts: WriterOptions,
     private readonly logger: Logger,
@@ -59,26 +82,34 @@ export class Writer {
 
   write(batch: Batch): Promise<void> {
     const rows = batchToRows(batch, this.caches);
-    return new Promise((resolve, reject) => {
+    const key = idKey(rows.profileId);
+    const same = this.writing.get(key);
+    if (same) return same;
+    const done = new Promise<void>((resolve, reject) => {
       this.pending.push({ batch, rows, resolve, reject });
-      this.pendingRows += rows.sampleCount;
-      if (this.draining || this.pendingRows >= this.opts.maxRows) this.scheduleFlush(0);
-      else this.scheduleFlush(this.opts.flushIntervalMs);
+      this.pendingRows += rows.rowCount;
     });
+    this.writing.set(key, done);
+    const forget = () => this.writing.delete(key);
+    done.then(forget, forget);
+    if (this.draining || this.pendingRows >= this.opts.maxRows) this.due = true;
+    else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.due = true;
+        this.pump();
+      }, this.opts.flushIntervalMs);
+    }
+    this.pump();
+    return done;
   }
 
-  /** Writes everything pending now; resolves when it is committed. */
+  /** Writes everything pending now; resolves when all of it is committed (or failed). */
   flush(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    const batch = this.pending;
-    this.pending = [];
-    this.pendingRows = 0;
-    // Flushes run one at a time, in order; batches arriving meanwhile form the next one.
-    this.flushing = this.flushing.then(() => (batch.length ? this.commit(batch) : undefined));
-    return this.flushing;
+    this.due = true;
+    this.pump();
+    if (!this.pending.length && this.flushesInFlight === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
   }
 
   /** From now on every write is flushed at once: used while shutting down. */
@@ -87,20 +118,44 @@ export class Writer {
     return this.flush();
   }
 
-  private scheduleFlush(delay: number): void {
-    if (this.timer && delay > 0) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, delay);
+  /**
+   * Starts a flush when one is due and there is room: up to `maxConcurrentFlushes` inserts run
+   * at once, so the store works on one batch of profiles while the next one fills.
+   */
+  private pump(): void {
+    while (this.due && this.pending.length && this.flushesInFlight < this.opts.maxConcurrentFlushes) {
+      const items = this.pending;
+      this.pending = [];
+      this.pendingRows = 0;
+      this.due = this.draining;
+      if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+      }
+      this.flushesInFlight++;
+      void this.commit(items).finally(() => {
+        this.flushesInFlight--;
+        if (this.pending.length && !this.timer && !this.due) {
+          // Batches that arrived during the flush wait no longer than a fresh interval.
+          this.timer = setTimeout(() => {
+            this.timer = undefined;
+            this.due = true;
+            this.pump();
+          }, this.opts.flushIntervalMs);
+        }
+        this.pump();
+        if (!this.pending.length && this.flushesInFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
+    }
   }
 
   private async commit(items: Pending[]): Promise<void> {
     const started = performance.now();
     try {
       const fresh = await this.withoutStored(items);
+      const checked = performance.now();
       if (fresh.length) await this.insert(fresh);
+      this.logger.debug({ checkMs: Math.round(checked - started) }, 'dedup check');
       this.stats.flushes++;
       this.stats.batches += items.length;
       this.stats.duplicates += items.length - fresh.length;
@@ -116,68 +171,75 @@ export class Writer {
   /** Drops batches already stored (a redelivery) and duplicates within this flush. */
   private async withoutStored(items: Pending[]): Promise<Pending[]> {
     const unique = new Map<string, Pending>();
-    for (const p of items) if (!unique.has(p.rows.profileId)) unique.set(p.rows.profileId, p);
+    for (const p of items) {
+      const k = idKey(p.rows.profileId);
+      if (!unique.has(k)) unique.set(k, p);
+    }
     let minMs = Infinity;
     let maxMs = -Infinity;
     for (const p of unique.values()) {
-      minMs = Math.min(minMs, p.rows.minTimeMs);
-      maxMs = Math.max(maxMs, p.rows.maxTimeMs);
+      minMs = Math.min(minMs, p.rows.timeMs);
+      maxMs = Math.max(maxMs, p.rows.timeMs);
     }
-    const rs = await this.client.query({
-      query: `SELECT DISTINCT toString(profile_id) AS id FROM ${this.schema.table('profiles')}
+    const rs = await this.conn.client.query({
+      query: `SELECT DISTINCT toString(profile_id) AS id FROM ${this.schema.table('ingested')}
               WHERE time >= fromUnixTimestamp64Milli({min:Int64}) AND time <= fromUnixTimestamp64Milli({max:Int64})
-                AND has({ids:Array(UInt64)}, profile_id)`,
-      query_params: { min: minMs - 1, max: maxMs + 1, ids: [...unique.keys()].map(BigInt) },
+                AND profile_id IN {ids:Array(UInt64)}`,
+      query_params: { min: minMs - 1, max: maxMs + 1, ids: [...unique.values()].map((p) => idToBigInt(p.rows.profileId)) },
       format: 'JSONEachRow',
     });
     const stored = new Set((await rs.json<{ id: string }>()).map((r) => r.id));
-    return [...unique.values()].filter((p) => !stored.has(p.rows.profileId));
+    return [...unique.values()].filter((p) => !stored.has(idToBigInt(p.rows.profileId).toString()));
   }
 
   private async insert(items: Pending[]): Promise<void> {
-    const functions = new Map<string, string>();
-    const stacks = new Map<string, string[]>();
-    const series = new Map<string, BatchRows['series'][number]>();
-    const samples: string[] = [];
+    const functions = new Map<string, PendingFunction>();
+    const stacks = new Map<string, PendingStack>();
+    const series = new Map<string, PendingSeries>();
     let rows = 0;
+    let bytes = 0;
     for (const { rows: r } of items) {
-      for (const f of r.functions) functions.set(f.id, f.name);
-      for (const s of r.stacks) stacks.set(s.id, s.frames);
-      for (const s of r.series) series.set(seriesKey(s.tenant, s.fingerprint, s.date), s);
-      samples.push(r.samples);
-      rows += r.sampleCount;
+      for (const f of r.functions) if (!this.caches.functions.has(f.key)) functions.set(f.key, f);
+      for (const s of r.stacks) if (!this.caches.stacks.has(s.key)) stacks.set(s.key, s);
+      for (const s of r.series) if (!this.caches.series.has(s.key)) series.set(s.key, s);
+      rows += r.rowCount;
+      bytes += r.samples.length;
     }
-    const t = this.schema.table.bind(this.schema);
-    const inserts: Promise<unknown>[] = [];
-    if (functions.size) {
-      inserts.push(this.client.insert({ table: t('functions'), format: 'JSONEachRow', values: [...functions].map(([id, name]) => ({ id, name })) }));
-    }
-    if (stacks.size) {
-      inserts.push(this.client.insert({ table: t('stacks'), format: 'JSONEachRow', values: [...stacks].map(([id, frames]) => ({ id, frames })) }));
-    }
-    if (series.size) {
-      inserts.push(this.client.insert({ table: t('series'), format: 'JSONEachRow', values: [...series.values()] }));
-    }
-    await Promise.all(inserts);
+    const t = (n: string) => this.schema.table(n);
+    const t0 = performance.now();
+    await Promise.all([
+      insertRowBinary(this.conn, t('functions'), FUNCTION_COLUMNS, encodeFunctions(functions.values())),
+      insertRowBinary(this.conn, t('stacks'), STACK_COLUMNS, encodeStacks(stacks.values())),
+      insertRowBinary(this.conn, t('series'), SERIES_COLUMNS, encodeSeries(series.values())),
+    ]);
+    const t1 = performance.now();
     if (rows > 0) {
-      const token = createHash('sha256').update(items.map((p) => p.rows.profileId).sort().join(',')).digest('hex');
-      await this.client.insert({
-        table: t('samples'),
-        format: 'TabSeparated',
-        values: Readable.from([Buffer.from(samples.join(''))], { objectMode: false }),
-        clickhouse_settings: {
-          insert_deduplication_token: token,
-          insert_deduplicate: 1,
-          // One block, so that the whole flush commits or fails as a unit.
-          max_insert_block_size: String(Math.max(rows + 1, 1_048_576)),
-          min_insert_block_size_rows: '0',
-          min_insert_block_size_bytes: '0',
-        },
+      const samples = new Uint8Array(bytes);
+      let at = 0;
+      for (const { rows: r } of items) {
+        samples.set(r.samples, at);
+        at += r.samples.length;
+      }
+      const token = createHash('sha256')
+        .update(items.map((p) => idKey(p.rows.profileId)).sort().join(','))
+        .digest('hex');
+      await insertRowBinary(this.conn, t('samples'), SAMPLE_COLUMNS, samples, {
+        insert_deduplication_token: token,
+        insert_deduplicate: 1,
+        // One block, so that the whole flush commits or fails as a unit.
+        max_insert_block_size: Math.max(rows + 1, 1_048_576),
+        min_insert_block_size_rows: 0,
+        min_insert_block_size_bytes: 0,
       });
     }
+    this.logger.debug({ sideMs: Math.round(t1 - t0), samplesMs: Math.round(performance.now() - t1), fns: functions.size, stacks: stacks.size, series: series.size }, 'insert timing');
     for (const id of functions.keys()) this.caches.functions.add(id);
     for (const id of stacks.keys()) this.caches.stacks.add(id);
     for (const k of series.keys()) this.caches.series.add(k);
     this.stats.rows += rows;
   }
+}
+
+function idToBigInt(id: Id64): bigint {
+  return (BigInt(id.hi) << 32n) | BigInt(id.lo);
 }

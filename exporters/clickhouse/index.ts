@@ -16,12 +16,15 @@ export interface ClickHouseExporterConfig extends StoreConfig {
   flush_interval_ms: number;
   /** Sample rows that trigger an early insert. */
   max_rows: number;
+  /** Inserts allowed to run at once. */
+  max_concurrent_flushes: number;
 }
 
 const schema = z.strictObject({
   ...storeSchema,
   flush_interval_ms: z.number().int().min(0).max(10_000),
   max_rows: z.number().int().positive(),
+  max_concurrent_flushes: z.number().int().min(1).max(16),
 });
 
 export const factory: ExporterFactory<ClickHouseExporterConfig> = {
@@ -30,7 +33,7 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
   stability: 'beta',
   signals: ['profiles'],
   schema,
-  defaultConfig: () => ({ ...defaultStoreConfig(), flush_interval_ms: 200, max_rows: 500_000 }),
+  defaultConfig: () => ({ ...defaultStoreConfig(), flush_interval_ms: 200, max_rows: 2_000, max_concurrent_flushes: 2 }),
   create(settings, config) {
     let store: Store | undefined;
     let writer: Writer | undefined;
@@ -39,7 +42,10 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
     return {
       async start() {
         store = await acquireStore(storeOptions(config), settings.logger);
-        writer = store.createWriter({ flushIntervalMs: config.flush_interval_ms, maxRows: config.max_rows }, settings.logger);
+        writer = store.createWriter(
+          { flushIntervalMs: config.flush_interval_ms, maxRows: config.max_rows, maxConcurrentFlushes: config.max_concurrent_flushes },
+          settings.logger,
+        );
       },
       async consume(batch) {
         if (!writer) throw new UnavailableError('clickhouse exporter is not started');

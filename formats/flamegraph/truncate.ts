@@ -105,7 +105,9 @@ export function truncateTree(
   maxNodes: number,
   options: TruncateOptions = FLAMEGRAPH_TRUNCATION,
 ): CallTree {
-  const minVal = minTotal(tree, maxNodes);
+  // Nothing is cut when the tree is small enough, including nodes whose totals are negative
+  // (deltas), which a threshold of 0 would fold away.
+  const minVal = maxNodes >= 1 && tree.size - 1 > maxNodes ? minTotal(tree, maxNodes) : -Infinity;
   const names = tree.names.slice();
   const srcOther = names.indexOf(OTHER_NAME);
   let dstOther = srcOther;

@@ -249,7 +249,7 @@ describe('flame graph (Pyroscope layout)', () => {
     );
   });
 
-  test('duplicate name strings merge; negative and zero stacks drop; empty stacks drop', () => {
+  test('duplicate name strings merge; zero stacks drop; negative values and empty stacks count toward totals', () => {
     const m: MergedStacks = {
       names: ['main', 'work', 'main', 'idle'],
       stacks: [
@@ -263,12 +263,12 @@ describe('flame graph (Pyroscope layout)', () => {
       values: [5, 2, 4, -6, 9, 0],
     };
     const fg = toFlameGraph(m, 0);
-    // idle: 4 - 6 < 0 → dropped; work: 5 + 2; the empty stack carries no frame.
+    // idle: 4 - 6 = -2 is kept (a delta), work: 5 + 2; the empty stack is the root's own 9.
     assert.deepEqual(fg, {
-      names: ['total', 'main', 'work'],
-      levels: [[0, 7, 0, 0], [0, 7, 0, 1], [0, 7, 7, 2]],
-      total: 7,
-      maxSelf: 7,
+      names: ['total', 'main', 'work', 'idle'],
+      levels: [[0, 14, 9, 0], [9, 5, 0, 1], [9, -2, -2, 3, 0, 7, 7, 2]],
+      total: 14,
+      maxSelf: 9,
     });
   });
 

@@ -1,0 +1,18 @@
+/**
+ * `npm run bench`: every benchmark prints its figure next to a baseline measured in the same
+ * run, since absolute times on shared machines are noisy. Arguments pick benchmarks by name.
+ */
+import { benchDecode } from './decode.ts';
+import { benchIngest } from './ingest.ts';
+
+const all: Record<string, () => Promise<{ name: string; lines: string[] }>> = {
+  decode: benchDecode,
+  ingest: () => benchIngest(Number(process.env.BENCH_SECONDS ?? 20)),
+};
+
+const picked = process.argv.slice(2);
+for (const [name, run] of Object.entries(all)) {
+  if (picked.length && !picked.includes(name)) continue;
+  const r = await run();
+  console.log(`\n== ${r.name}\n${r.lines.map((l) => `  ${l}`).join('\n')}`);
+}
