@@ -21,6 +21,12 @@ export class BadRequestError extends HearthError {
   }
 }
 
+/**
+ * A profile over the size limit once decompressed. Like Pyroscope's profile-size validation
+ * this is a 400: the request itself was within the HTTP body limit (that one is a 413).
+ */
+export class ProfileTooLargeError extends BadRequestError {}
+
 export class PayloadTooLargeError extends HearthError {
   constructor(message: string) {
     super(413, message);

@@ -11,6 +11,7 @@ import {
   BadRequestError,
   HearthError,
   PayloadTooLargeError,
+  ProfileTooLargeError,
   UnsupportedMediaTypeError,
 } from '../../core/errors.ts';
 import { tenantOf } from '../../core/http.ts';
@@ -121,7 +122,7 @@ export async function ingestBatches(r: IngestRequest, intake: Pick<Intake, 'maxP
   if (userLabels.profile_id) return [];
   const type = textProfileType(appName, parseSampleRate(param(r.query, 'sampleRate')));
   if (body.length > intake.maxProfileBytes) {
-    throw new PayloadTooLargeError(`profile is ${body.length} bytes, which exceeds the limit of ${intake.maxProfileBytes} bytes`);
+    throw new ProfileTooLargeError(`profile is ${body.length} bytes, which exceeds the limit of ${intake.maxProfileBytes} bytes`);
   }
   const text = new TextDecoder().decode(body);
   const timing = { timeNanos: from, durationNanos: until > from ? until - from : 0n };

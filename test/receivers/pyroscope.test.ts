@@ -705,16 +705,17 @@ describe('size limits', () => {
     await s.close();
   });
 
-  test('an oversized profile is a 413 on /ingest and InvalidArgument on push', async () => {
+  test('an oversized profile is a 400 on /ingest (as Pyroscope validates it) and InvalidArgument on push', async () => {
     const big = makePprof({
       sampleTypes: [['cpu', 'nanoseconds']],
       samples: Array.from({ length: 200 }, (_, i) => ({ stack: [`fn_${i}_${'x'.repeat(20)}`, 'main'], values: [i + 1] })),
     });
     assert.ok(big.length > 1024);
     const res = await ingest(s.url, { name: 'svc', format: 'pprof' }, gzipSync(big));
-    assert.equal(res.status, 413);
+    assert.equal(res.status, 400);
+    assert.match(await res.text(), /exceeds 1024 bytes/);
     const text = await ingest(s.url, { name: 'svc.cpu' }, 'a;b 1\n'.repeat(300), { 'content-type': 'text/plain' });
-    assert.equal(text.status, 413);
+    assert.equal(text.status, 400);
 
     const client = createClient(PusherService, createConnectTransport({ baseUrl: s.url, httpVersion: '1.1' }));
     await assert.rejects(

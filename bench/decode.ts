@@ -1,0 +1,80 @@
+/**
+ * pprof decoding: Hearth's decodePprof against the `pprof-format` package on the same
+ * bytes (google-pprof/large.cpu), measured in one process, alternating, after a warm-up.
+ * Both decoders are timed on the already-gunzipped protobuf, so the ratio is about
+ * protobuf decoding alone; a second pair of figures includes gunzip for both.
+ *
+ * Each round times a batch of calls, so garbage collection triggered by a decoder's own
+ * allocations is charged to it. Figures are medians over rounds.
+ */
+import { gunzipSync } from 'node:zlib';
+import { pathToFileURL } from 'node:url';
+import { Profile } from 'pprof-format';
+import { decodePprof } from '../formats/pprof/index.ts';
+import { corpusFile, HAS_CORPUS } from '../test/support/corpus.ts';
+
+const FILE = 'google-pprof/large.cpu';
+const TARGET_RATIO = 10;
+
+export interface BenchResult {
+  name: string;
+  lines: string[];
+}
+
+interface Contender {
+  label: string;
+  run: () => unknown;
+  /** Calls per timed batch; the slower decoder gets fewer so that rounds take similar time. */
+  batch: number;
+  samples: number[];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+
+function timeBatch(c: Contender): void {
+  const t = performance.now();
+  for (let i = 0; i < c.batch; i++) c.run();
+  c.samples.push((performance.now() - t) / c.batch);
+}
+
+/** Warm-up, then `rounds` alternating timed batches of each contender. Returns ms per call (median). */
+function race(contenders: Contender[], rounds: number): number[] {
+  for (const c of contenders) for (let i = 0; i < Math.max(3, c.batch * 2); i++) c.run();
+  for (let r = 0; r < rounds; r++) for (const c of contenders) timeBatch(c);
+  return contenders.map((c) => median(c.samples));
+}
+
+const mbps = (bytes: number, ms: number): string => `${(bytes / 1e6 / (ms / 1e3)).toFixed(1)} MB/s`;
+
+export async function benchDecode(): Promise<BenchResult> {
+  const name = 'pprof decode';
+  if (!HAS_CORPUS) return { name, lines: ['skipped: the shared test corpus (../shared/testdata) is not present'] };
+  const gz = corpusFile(FILE);
+  const raw = gunzipSync(gz);
+  const lines: string[] = [`${FILE}: ${gz.length} bytes gzipped, ${raw.length} bytes raw protobuf`];
+
+  const hearthRaw: Contender = { label: 'hearth decodePprof', run: () => decodePprof(raw), batch: 10, samples: [] };
+  const pfRaw: Contender = { label: 'pprof-format Profile.decode', run: () => Profile.decode(raw), batch: 1, samples: [] };
+  const [oursMs, theirsMs] = race([hearthRaw, pfRaw], 15);
+  const ratio = theirsMs / oursMs;
+  lines.push(`raw protobuf: ${hearthRaw.label} ${oursMs.toFixed(2)} ms (${mbps(raw.length, oursMs)})`);
+  lines.push(`raw protobuf: ${pfRaw.label} ${theirsMs.toFixed(2)} ms (${mbps(raw.length, theirsMs)})`);
+  lines.push(`raw protobuf: ratio ${ratio.toFixed(1)}x (target >= ${TARGET_RATIO}x: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'})`);
+
+  const hearthGz: Contender = { label: 'hearth decodePprof(gzip)', run: () => decodePprof(gz), batch: 5, samples: [] };
+  const pfGz: Contender = { label: 'gunzip + pprof-format', run: () => Profile.decode(gunzipSync(gz)), batch: 1, samples: [] };
+  const [oursGzMs, theirsGzMs] = race([hearthGz, pfGz], 10);
+  lines.push(`with gunzip: ${hearthGz.label} ${oursGzMs.toFixed(2)} ms (${mbps(raw.length, oursGzMs)} of raw profile)`);
+  lines.push(`with gunzip: ${pfGz.label} ${theirsGzMs.toFixed(2)} ms (${mbps(raw.length, theirsGzMs)} of raw profile)`);
+  lines.push(`with gunzip: ratio ${(theirsGzMs / oursGzMs).toFixed(1)}x`);
+  return { name, lines };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { name, lines } = await benchDecode();
+  console.log(`# ${name}`);
+  for (const l of lines) console.log(l);
+}
