@@ -23,7 +23,7 @@ after(async () => {
 });
 
 test('@pyroscope/nodejs pushes profiles whose hot function shows in the flame graph', async () => {
-  const child = spawn(process.execPath, [app, hearth.url, 'node-sdk-app{env=test}', '7'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [app, hearth.url, 'node-sdk-app', '7'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
