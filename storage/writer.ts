@@ -93,15 +93,19 @@ export class Writer {
     const forget = () => this.writing.delete(key);
     done.then(forget, forget);
     if (this.draining || this.pendingRows >= this.opts.maxRows) this.due = true;
-    else if (!this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.due = true;
-        this.pump();
-      }, this.opts.flushIntervalMs);
-    }
+    else this.startTimer();
     this.pump();
     return done;
+  }
+
+  /** A batch waits at most one flush interval from when it (or the group it joined) arrived. */
+  private startTimer(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.due = true;
+      this.pump();
+    }, this.opts.flushIntervalMs);
   }
 
   /** Writes everything pending now; resolves when all of it is committed (or failed). */
@@ -135,14 +139,7 @@ export class Writer {
       this.flushesInFlight++;
       void this.commit(items).finally(() => {
         this.flushesInFlight--;
-        if (this.pending.length && !this.timer && !this.due) {
-          // Batches that arrived during the flush wait no longer than a fresh interval.
-          this.timer = setTimeout(() => {
-            this.timer = undefined;
-            this.due = true;
-            this.pump();
-          }, this.opts.flushIntervalMs);
-        }
+        if (this.pending.length && !this.due) this.startTimer();
         this.pump();
         if (!this.pending.length && this.flushesInFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
       });
