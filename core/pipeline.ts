@@ -6,11 +6,14 @@
  * when every exporter has the batch durably (or a processor dropped it).
  *
  * Backpressure: at most `maxInFlight` envelopes exist at once. Further `consume` calls wait
- * for a slot, so a slow exporter slows intake instead of letting memory grow.
+ * for a slot, so a slow exporter slows intake; once `maxWaiting` calls are already waiting,
+ * more are refused with a 429 and Retry-After, so memory stays bounded however many clients
+ * push at once.
  */
 import { Subject, catchError, defer, forkJoin, from, mergeMap, of, type Observable } from 'rxjs';
 import type { Consumer, Exporter, Processor } from './component.ts';
 import type { Batch } from './model.ts';
+import { TooManyRequestsError } from './errors.ts';
 
 interface Envelope {
   batch: Batch;
@@ -24,6 +27,8 @@ export interface PipelineStats {
   consumed: number;
   dropped: number;
   failed: number;
+  /** Refused with a 429 because too many batches were already waiting. */
+  rejected: number;
 }
 
 /** A counting semaphore whose waiters are served in arrival order. */
@@ -62,13 +67,14 @@ export class Pipeline implements Consumer {
   private readonly subscription;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
-  readonly stats: PipelineStats = { inFlight: 0, waiting: 0, consumed: 0, dropped: 0, failed: 0 };
+  readonly stats: PipelineStats = { inFlight: 0, waiting: 0, consumed: 0, dropped: 0, failed: 0, rejected: 0 };
 
   constructor(
     readonly id: string,
     processors: Processor[],
     exporters: Exporter[],
     readonly maxInFlight = 256,
+    readonly maxWaiting = 1024,
   ) {
     this.slots = new Slots(maxInFlight);
     let stream: Observable<Envelope | null> = this.input;
@@ -106,6 +112,10 @@ export class Pipeline implements Consumer {
 
   async consume(batch: Batch): Promise<void> {
     if (this.closed) throw new Error(`pipeline ${this.id} is shut down`);
+    if (this.slots.waiting >= this.maxWaiting) {
+      this.stats.rejected++;
+      throw new TooManyRequestsError(`pipeline ${this.id} is saturated (${this.maxInFlight} batches in flight, ${this.maxWaiting} waiting); retry later`);
+    }
     this.stats.waiting = this.slots.waiting + 1;
     await this.slots.acquire();
     this.stats.waiting = this.slots.waiting;

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { Pipeline, fanOut } from '../../core/pipeline.ts';
 import { processorOf, type Exporter } from '../../core/component.ts';
 import type { Batch } from '../../core/model.ts';
+import { TooManyRequestsError } from '../../core/errors.ts';
 
 function batch(n: number, labels: Record<string, string> = {}): Batch {
   return {
@@ -102,6 +103,21 @@ test('backpressure: a slow exporter bounds the batches in flight, and the rest w
   clearInterval(timer);
   assert.equal(slow.got.length, 20);
   assert.ok(maxInFlight <= 4, `max in flight ${maxInFlight}`);
+});
+
+test('memory stays bounded: past the waiting limit, batches are refused with a retryable 429', async () => {
+  const slow = new Recorder(30);
+  const p = new Pipeline('profiles', [], [slow], 2, 3);
+  const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => p.consume(batch(i))));
+  const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+  assert.equal(refused.length, 3);
+  for (const e of refused) {
+    assert.ok(e instanceof TooManyRequestsError);
+    assert.equal(e.status, 429);
+    assert.ok(e.retryAfter! > 0);
+  }
+  assert.equal(slow.got.length, 5);
+  assert.equal(p.stats.rejected, 3);
 });
 
 test('drain waits for in-flight batches and then refuses new ones', async () => {
