@@ -121,11 +121,21 @@ function functionRef(name: string, caches: RowCaches): FunctionRef {
   return ref;
 }
 
-/** Span IDs are 16 hex characters: parsed as two 32-bit halves. */
-function parseSpan(hex: string | undefined): Id64 | undefined {
-  if (!hex || !/^[0-9a-fA-F]{1,16}$/.test(hex)) return undefined;
-  const padded = hex.padStart(16, '0');
-  return { hi: parseInt(padded.slice(0, 8), 16) >>> 0, lo: parseInt(padded.slice(8), 16) >>> 0 };
+/** Span IDs are up to 16 hex characters: parsed as two 32-bit halves, without a regex. */
+function parseSpan(hex: string): Id64 | undefined {
+  const n = hex.length;
+  if (n === 0 || n > 16) return undefined;
+  let hi = 0;
+  let lo = 0;
+  for (let i = 0; i < n; i++) {
+    const c = hex.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (d < 0) return undefined;
+    // Shift the 64-bit (hi, lo) pair left by one hex digit.
+    hi = ((hi << 4) | (lo >>> 28)) >>> 0;
+    lo = ((lo << 4) | d) >>> 0;
+  }
+  return { hi, lo };
 }
 
 function parseTrace(hex: string | undefined): Uint8Array | undefined {
