@@ -6,7 +6,8 @@
  * insert — the commit point — has returned, so a client's 2xx means its data is durable.
  *
  * Idempotency: every batch carries a profile ID derived from its idempotency key. Before
- * inserting, the writer drops batches whose profile ID is already stored; the samples insert
+ * inserting, the writer drops batches whose profile ID is already stored (the `ingested`
+ * table, filled by a materialized view as part of the samples insert); the samples insert
  * also carries an insert_deduplication_token over its profile IDs, so a retried insert of the
  * same block is ignored by ClickHouse itself. Functions, stacks and series are keyed by
  * content in ReplacingMergeTree tables, so writing them twice is harmless; they are written
@@ -152,12 +153,14 @@ export class Writer {
       const fresh = await this.withoutStored(items);
       const checked = performance.now();
       if (fresh.length) await this.insert(fresh);
-      this.logger.debug({ checkMs: Math.round(checked - started) }, 'dedup check');
       this.stats.flushes++;
       this.stats.batches += items.length;
       this.stats.duplicates += items.length - fresh.length;
       for (const p of items) p.resolve();
-      this.logger.debug({ batches: items.length, fresh: fresh.length, ms: Math.round(performance.now() - started) }, 'flushed');
+      this.logger.debug(
+        { batches: items.length, fresh: fresh.length, checkMs: Math.round(checked - started), ms: Math.round(performance.now() - started) },
+        'flushed',
+      );
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'insert failed');
       const e = new UnavailableError(`storage unavailable: ${(err as Error).message}`);
@@ -203,13 +206,11 @@ export class Writer {
       bytes += r.samples.length;
     }
     const t = (n: string) => this.schema.table(n);
-    const t0 = performance.now();
     await Promise.all([
       insertRowBinary(this.conn, t('functions'), FUNCTION_COLUMNS, encodeFunctions(functions.values())),
       insertRowBinary(this.conn, t('stacks'), STACK_COLUMNS, encodeStacks(stacks.values())),
       insertRowBinary(this.conn, t('series'), SERIES_COLUMNS, encodeSeries(series.values())),
     ]);
-    const t1 = performance.now();
     if (rows > 0) {
       const samples = new Uint8Array(bytes);
       let at = 0;
@@ -229,7 +230,6 @@ export class Writer {
         min_insert_block_size_bytes: 0,
       });
     }
-    this.logger.debug({ sideMs: Math.round(t1 - t0), samplesMs: Math.round(performance.now() - t1), fns: functions.size, stacks: stacks.size, series: series.size }, 'insert timing');
     for (const id of functions.keys()) this.caches.functions.add(id);
     for (const id of stacks.keys()) this.caches.stacks.add(id);
     for (const k of series.keys()) this.caches.series.add(k);
