@@ -14,6 +14,7 @@ import {
   ProfileTooLargeError,
   UnsupportedMediaTypeError,
 } from '../../core/errors.ts';
+import { parseAtTime } from '../../core/attime.ts';
 import { tenantOf } from '../../core/http.ts';
 import type { Batch, Labels, Profile } from '../../core/model.ts';
 import { inflateBounded } from '../../formats/gzip.ts';
@@ -216,59 +217,6 @@ export function parseSampleRate(text: string | undefined): number {
   const rate = Number(text.trim());
   // Above 1 GHz the period would round to zero nanoseconds.
   return rate <= 1e9 ? rate : DEFAULT_SAMPLE_RATE;
-}
-
-const UNIT_SECONDS: Record<string, number> = {
-  s: 1, sec: 1, secs: 1, second: 1, seconds: 1,
-  m: 60, min: 60, mins: 60, minute: 60, minutes: 60,
-  h: 3600, hr: 3600, hrs: 3600, hour: 3600, hours: 3600,
-  d: 86400, day: 86400, days: 86400,
-  w: 604800, week: 604800, weeks: 604800,
-  M: 2592000, mon: 2592000, month: 2592000, months: 2592000,
-  y: 31536000, year: 31536000, years: 31536000,
-};
-
-/**
- * Parses Pyroscope's "attime" syntax into Unix nanoseconds: a Unix timestamp whose digit count
- * gives its unit (10 s, 13 ms, 16 µs, 19 ns), `YYYYMMDD` (UTC midnight), `now`, or an offset from
- * now such as `now-1h`, `now-1h30m` or `-15m`.
- */
-export function parseAtTime(input: string, nowNs: bigint, what = 'time'): bigint {
-  const s = input.trim().replace(/[_, ]/g, '');
-  const bad = (why: string) => new BadRequestError(`${what}: cannot parse ${JSON.stringify(input.slice(0, 64))}: ${why}`);
-  if (/^\d+$/.test(s)) {
-    if (s.length === 8) {
-      const y = Number(s.slice(0, 4));
-      const mo = Number(s.slice(4, 6));
-      const d = Number(s.slice(6, 8));
-      const ms = Date.UTC(y, mo - 1, d);
-      const back = new Date(ms);
-      if (y > 1900 && back.getUTCFullYear() === y && back.getUTCMonth() === mo - 1 && back.getUTCDate() === d) {
-        return BigInt(ms) * NS_PER_MS;
-      }
-    }
-    if (s.length > 19) throw bad('too many digits for a Unix timestamp');
-    const v = BigInt(s);
-    if (s.length <= 12) return v * NS_PER_S;
-    if (s.length <= 15) return v * NS_PER_MS;
-    if (s.length <= 18) return v * 1000n;
-    return v;
-  }
-  const m = /^(now)?(?:([+-])(.+))?$/i.exec(s);
-  if (!m || (m[1] === undefined && m[2] === undefined)) throw bad('expected a Unix timestamp, YYYYMMDD, now or now-<offset>');
-  if (m[2] === undefined) return nowNs;
-  const sign = m[2] === '-' ? -1n : 1n;
-  let rest = m[3];
-  let offsetSeconds = 0n;
-  while (rest.length > 0) {
-    const part = /^(\d+)([A-Za-z]+)/.exec(rest);
-    if (!part) throw bad('an offset is a number followed by a unit, e.g. 1h or 30m');
-    const unit = Object.hasOwn(UNIT_SECONDS, part[2]) ? UNIT_SECONDS[part[2]] : UNIT_SECONDS[part[2].toLowerCase()];
-    if (unit === undefined) throw bad(`unknown unit ${JSON.stringify(part[2])}`);
-    offsetSeconds += BigInt(part[1]) * BigInt(unit);
-    rest = rest.slice(part[0].length);
-  }
-  return nowNs + sign * offsetSeconds * NS_PER_S;
 }
 
 const sampleTypeSettings = z

@@ -21,7 +21,8 @@ import { createHttpServer } from '../../core/http.ts';
 import { profileTypeId, type Batch, type Profile } from '../../core/model.ts';
 import { PusherService } from '../../gen/push/v1/push_pb.ts';
 import { defaultConfig, factory, schema } from '../../receivers/pyroscope/index.ts';
-import { parseAtTime, parseSampleRate } from '../../receivers/pyroscope/ingest.ts';
+import { parseSampleRate } from '../../receivers/pyroscope/ingest.ts';
+import { parseAtTime } from '../../core/attime.ts';
 import { normalizeSampleTypeNames, parseAppName, profileNamesFor, splitByName } from '../../receivers/pyroscope/labels.ts';
 import { parseFolded, parseLines, textProfileType } from '../../receivers/pyroscope/text-formats.ts';
 
