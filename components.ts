@@ -7,7 +7,9 @@ import relabelProcessor from './processors/relabel/index.ts';
 import clickhouseExporter from './exporters/clickhouse/index.ts';
 import debugExporter from './exporters/debug/index.ts';
 import apiExtension from './api/index.ts';
+import natsReceiver from './receivers/nats/index.ts';
+import natsExporter from './exporters/nats/index.ts';
 
 export function builtinComponents(): Registry {
-  return new Registry([pyroscopeReceiver, relabelProcessor, clickhouseExporter, debugExporter, apiExtension]);
+  return new Registry([pyroscopeReceiver, relabelProcessor, clickhouseExporter, debugExporter, apiExtension, natsReceiver, natsExporter]);
 }

@@ -24,7 +24,7 @@ export interface BenchResult {
   lines: string[];
 }
 
-async function loadGenerator(url: string, bodies: Buffer[], seconds: number, concurrency: number): Promise<{ ok: number; failed: number; elapsed: number }> {
+export async function loadGenerator(url: string, bodies: Buffer[], seconds: number, concurrency: number): Promise<{ ok: number; failed: number; elapsed: number }> {
   let ok = 0;
   let failed = 0;
   let seq = 0;

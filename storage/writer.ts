@@ -6,8 +6,9 @@
  * insert — the commit point — has returned, so a client's 2xx means its data is durable.
  *
  * Idempotency: every batch carries a profile ID derived from its idempotency key. Before
- * inserting, the writer drops batches whose profile ID is already stored (the `ingested`
- * table, filled by a materialized view as part of the samples insert); the samples insert
+ * inserting, the writer drops batches whose profile ID is already in the samples table —
+ * the commit point itself, so a crash at any moment cannot make a stored batch look absent
+ * or an absent one look stored; the samples insert
  * also carries an insert_deduplication_token over its profile IDs, so a retried insert of the
  * same block is ignored by ClickHouse itself. Functions, stacks and series are keyed by
  * content in ReplacingMergeTree tables, so writing them twice is harmless; they are written
@@ -182,7 +183,7 @@ export class Writer {
       maxMs = Math.max(maxMs, p.rows.timeMs);
     }
     const rs = await this.conn.client.query({
-      query: `SELECT DISTINCT toString(profile_id) AS id FROM ${this.schema.table('ingested')}
+      query: `SELECT DISTINCT toString(profile_id) AS id FROM ${this.schema.table('samples')}
               WHERE time >= fromUnixTimestamp64Milli({min:Int64}) AND time <= fromUnixTimestamp64Milli({max:Int64})
                 AND profile_id IN {ids:Array(UInt64)}`,
       query_params: { min: minMs - 1, max: maxMs + 1, ids: [...unique.values()].map((p) => idToBigInt(p.rows.profileId)) },
