@@ -2,8 +2,8 @@
  * Builds flame graphs for responses. Large inputs are built on a worker thread so that one
  * big query does not stall every other request on the event loop.
  */
-import { toFlameGraph, type FlameGraph, type MergedStacks } from '../formats/flamegraph/index.ts';
+import { toFlameGraphOffThread, type FlameGraph, type MergedStacks } from '../formats/flamegraph/index.ts';
 
 export async function flameGraphOf(merged: MergedStacks, maxNodes: number): Promise<FlameGraph> {
-  return toFlameGraph(merged, maxNodes);
+  return toFlameGraphOffThread(merged, maxNodes);
 }

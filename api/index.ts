@@ -7,7 +7,13 @@ import type { ExtensionFactory } from '../core/component.ts';
 import { UnavailableError } from '../core/errors.ts';
 import { acquireStore, type Store } from '../storage/store.ts';
 import { defaultStoreConfig, storeOptions, storeSchema, type StoreConfig } from '../storage/options.ts';
+import { registerConnectRoutes } from './connect.ts';
+import { registerDiffRoute } from './diff.ts';
+import { registerDownloadRoutes } from './download.ts';
+import { registerProfileRoutes } from './profiles.ts';
+import { querierRoutes } from './querier.ts';
 import { registerRenderRoutes } from './render.ts';
+import { settingsRoutes } from './settings.ts';
 
 export type ApiConfig = StoreConfig;
 
@@ -27,6 +33,10 @@ export const factory: ExtensionFactory<ApiConfig> = {
       async start(host) {
         store = await acquireStore(storeOptions(config), settings.logger);
         registerRenderRoutes(host.http, engine);
+        registerDiffRoute(host.http, engine);
+        registerDownloadRoutes(host.http, engine);
+        registerProfileRoutes(host.http, engine);
+        await registerConnectRoutes(host.http, [querierRoutes(engine), settingsRoutes()]);
       },
       async shutdown() {
         const s = store;

@@ -4,10 +4,14 @@
  */
 import { benchDecode } from './decode.ts';
 import { benchIngest } from './ingest.ts';
+import { benchNats } from './nats.ts';
+import { benchQuery } from './query.ts';
 
 const all: Record<string, () => Promise<{ name: string; lines: string[] }>> = {
   decode: benchDecode,
   ingest: () => benchIngest(Number(process.env.BENCH_SECONDS ?? 20)),
+  nats: () => benchNats(Number(process.env.BENCH_SECONDS ?? 20)),
+  query: benchQuery,
 };
 
 const picked = process.argv.slice(2);

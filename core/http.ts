@@ -5,6 +5,7 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { BadRequestError, HearthError } from './errors.ts';
+import { createH2cServer } from './h2c.ts';
 
 export interface HttpOptions {
   /** host:port; a bare ":port" listens on every interface. */
@@ -23,6 +24,16 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     // Profiles are pushed with every content type clients ever used (binary/octet-stream,
     // multipart, text/plain, application/x-protobuf…); handlers decide what they accept.
     return503OnClosing: true,
+    // HTTP/1.1 and cleartext HTTP/2 on one port: gRPC clients reach the same routes.
+    serverFactory: (handler, o) => {
+      const server = createH2cServer(handler as Parameters<typeof createH2cServer>[0]);
+      // The settings Fastify gives the server it builds itself.
+      const t = o as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
+      if (t.keepAliveTimeout !== undefined) server.keepAliveTimeout = t.keepAliveTimeout;
+      if (t.requestTimeout !== undefined) server.requestTimeout = t.requestTimeout;
+      if (t.connectionTimeout !== undefined) server.setTimeout(t.connectionTimeout);
+      return server;
+    },
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));

@@ -4,10 +4,16 @@
  * Every user-supplied value is bound as a ClickHouse query parameter; the SQL text is built
  * only from our own fragments and parameter names. Regex matchers run in ClickHouse's `match`,
  * which is RE2, so no pattern can make the store backtrack.
+ *
+ * Flame graphs over long ranges read the 1-minute and 1-hour rollups (per series and bucket,
+ * summed by materialized views) for the whole buckets inside the range and the raw rows only at
+ * its edges; the sums are exact, so the result is the same as reading raw rows.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Matcher } from '../core/selector.ts';
+import { BadRequestError } from '../core/errors.ts';
 import { parseProfileTypeId } from '../core/model.ts';
+import { hashString, idToDecimal } from './ids.ts';
 import type { Schema } from './schema.ts';
 
 export interface Selection {
@@ -20,6 +26,12 @@ export interface Selection {
   end: number;
   /** Only samples of these spans (16 hex chars each). */
   spanIds?: string[];
+  /** Only samples of these traces (32 hex chars each). */
+  traceIds?: string[];
+  /** Only these stored profiles (16 hex chars each, as listProfiles names them). */
+  profileIds?: string[];
+  /** Only stacks that start, root first, with these function names. */
+  callSite?: string[];
 }
 
 export interface MergedStacks {
@@ -39,6 +51,53 @@ export interface TimelineSeries {
 
 export type Aggregation = 'sum' | 'avg';
 
+export interface SeriesRef {
+  profileType: string;
+  fingerprint: string;
+  labels: Record<string, string>;
+}
+
+/** One stored profile of one series: a row of the samples table. */
+export interface ProfileRef {
+  /** 16 hex characters. */
+  id: string;
+  /** Unix milliseconds. */
+  time: number;
+  fingerprint: string;
+  labels: Record<string, string>;
+  total: number;
+}
+
+export interface ProfileStats {
+  ingested: boolean;
+  /** Unix milliseconds; 0 when nothing was ingested. */
+  oldest: number;
+  newest: number;
+}
+
+export interface QueryAnalysis {
+  series: number;
+  profiles: number;
+  samples: number;
+  /** Uncompressed size of the sample rows the query reads. */
+  profileBytes: number;
+  /** Uncompressed size of the series index rows the query reads. */
+  indexBytes: number;
+  /** On-disk size of the symbol tables (functions, stacks). */
+  symbolBytes: number;
+  /** On-disk size of the sample partitions that overlap the range. */
+  bytesInRange: number;
+  /** Sample table parts in those partitions. */
+  parts: number;
+}
+
+export interface MergeOptions {
+  maxStacks?: number;
+  aggregation?: Aggregation;
+  /** false reads raw rows only; by default long ranges use the rollups. */
+  rollups?: boolean;
+}
+
 class Params {
   readonly values: Record<string, unknown> = {};
   private n = 0;
@@ -51,8 +110,88 @@ class Params {
 
 /** Stacks beyond this many (by absolute value) are folded into one remainder; max_nodes cuts far lower. */
 const DEFAULT_MAX_STACKS = 200_000;
+/** IDs per lookup query: keeps the bound parameters small enough for a URL on an HTTP connection. */
+const LOOKUP_CHUNK = 10_000;
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+/** Below this range the raw rows are read; the rollups pay off once there are whole buckets to skip. */
+export const ROLLUP_MIN_RANGE_MS = HOUR;
+/**
+ * Rollups count only what was inserted after their views existed; profiles stamped a little
+ * after that moment may have been inserted before it, so a margin is left before trusting them.
+ */
+const ROLLUP_TRUST_MARGIN_MS = HOUR;
+
+export type RangeSource = 'samples' | 'samples_1m' | 'samples_1h';
+
+export interface RangePiece {
+  source: RangeSource;
+  /** Unix ms, inclusive. */
+  from: number;
+  /** Unix ms, exclusive. */
+  to: number;
+}
+
+/**
+ * Splits [start, end) into whole hours, whole minutes around them and raw edges; rollups are used
+ * only from `trustedFrom` on.
+ */
+export function planRange(start: number, end: number, trustedFrom: number): RangePiece[] {
+  const pieces: RangePiece[] = [];
+  const add = (source: RangeSource, from: number, to: number) => {
+    if (to > from) pieces.push({ source, from, to });
+  };
+  const lo = Math.max(start, trustedFrom);
+  if (lo >= end) return [{ source: 'samples', from: start, to: end }];
+  const m0 = Math.ceil(lo / MINUTE) * MINUTE;
+  const m1 = Math.floor(end / MINUTE) * MINUTE;
+  if (m1 <= m0) return [{ source: 'samples', from: start, to: end }];
+  const h0 = Math.ceil(m0 / HOUR) * HOUR;
+  const h1 = Math.floor(m1 / HOUR) * HOUR;
+  add('samples', start, m0);
+  if (h1 > h0) {
+    add('samples_1m', m0, h0);
+    add('samples_1h', h0, h1);
+    add('samples_1m', h1, m1);
+  } else {
+    add('samples_1m', m0, m1);
+  }
+  add('samples', m1, end);
+  return pieces;
+}
+
+const HEX16 = /^[0-9a-fA-F]{1,16}$/;
+const HEX32 = /^[0-9a-fA-F]{32}$/;
+
+function parseHexIds(ids: string[], what: string): bigint[] {
+  return ids.map((id) => {
+    if (!HEX16.test(id)) throw new BadRequestError(`${what} ${JSON.stringify(id.slice(0, 40))} is not 1 to 16 hex digits`);
+    return BigInt('0x' + id);
+  });
+}
+
+function parseTraceIds(ids: string[]): string[] {
+  return ids.map((id) => {
+    if (!HEX32.test(id)) throw new BadRequestError(`trace ID ${JSON.stringify(id.slice(0, 40))} is not 32 hex digits`);
+    return id.toLowerCase();
+  });
+}
+
+/** Labels that Pyroscope derives from the profile type, and the column expression that yields each. */
+const TYPE_LABELS: Record<string, string> = {
+  __profile_type__: 'profile_type',
+  __name__: "splitByChar(':', profile_type)[1]",
+  __type__: "splitByChar(':', profile_type)[2]",
+  __unit__: "splitByChar(':', profile_type)[3]",
+  __period_type__: "splitByChar(':', profile_type)[4]",
+  __period_unit__: "splitByChar(':', profile_type)[5]",
+};
+export const TYPE_LABEL_NAMES = Object.keys(TYPE_LABELS);
 
 export class QueryEngine {
+  private rollupsFrom: Promise<number> | undefined;
+
   constructor(
     private readonly client: ClickHouseClient,
     private readonly schema: Schema,
@@ -83,82 +222,133 @@ export class QueryEngine {
     return conds.join(' AND ');
   }
 
-  private samplesWhere(sel: Selection, p: Params): string {
-    const conds = [
-      `tenant = ${p.bind('String', sel.tenant)}`,
-      `profile_type = ${p.bind('String', sel.profileType)}`,
-      `time >= fromUnixTimestamp64Milli(${p.bind('Int64', sel.start)})`,
-      `time < fromUnixTimestamp64Milli(${p.bind('Int64', sel.end)})`,
-    ];
+  /** Row conditions shared by the samples table and its rollups (same key columns). */
+  private keyConditions(sel: Selection, p: Params): string[] {
+    const conds = [`tenant = ${p.bind('String', sel.tenant)}`, `profile_type = ${p.bind('String', sel.profileType)}`];
     // The service is in the sort key: pinning it prunes most of the table before the IN.
     for (const m of sel.matchers) if (m.name === 'service_name' && m.op === '=') conds.push(`service = ${p.bind('String', m.value)}`);
-    if (sel.spanIds?.length) conds.push('notEmpty(span_ids)');
     if (sel.matchers.length) conds.push(`fingerprint ${this.schema.inOp} (${this.seriesFilter(sel, p)})`);
+    return conds;
+  }
+
+  private samplesWhere(sel: Selection, p: Params, range: { from: number; to: number } = { from: sel.start, to: sel.end }): string {
+    const conds = [
+      ...this.keyConditions(sel, p),
+      `time >= fromUnixTimestamp64Milli(${p.bind('Int64', range.from)})`,
+      `time < fromUnixTimestamp64Milli(${p.bind('Int64', range.to)})`,
+    ];
+    // Span and trace arrays are empty on rows without spans; ARRAY JOIN needs them as long as the stacks.
+    if (sel.spanIds?.length) conds.push('notEmpty(span_ids)');
+    if (sel.traceIds?.length) conds.push('notEmpty(trace_ids)');
+    if (sel.profileIds?.length) conds.push(`profile_id IN ${p.bind('Array(UInt64)', parseHexIds(sel.profileIds, 'profile ID'))}`);
     return conds.join(' AND ');
   }
 
-  /** Binds the span filter, if any, as an Array(UInt64) parameter. */
-  private spanSet(sel: Selection, p: Params): string | undefined {
-    return sel.spanIds?.length ? p.bind('Array(UInt64)', sel.spanIds.map((s) => BigInt('0x' + s))) : undefined;
+  /** The stack IDs under a call site, as a subquery; undefined when there is no call-site filter. */
+  private callSiteStacks(sel: Selection, p: Params): string | undefined {
+    const site = sel.callSite?.filter((n) => n !== '');
+    if (!site?.length) return undefined;
+    const ids = site.map((name) => BigInt(idToDecimal(hashString(name))));
+    return `SELECT id FROM ${this.t('stacks')} WHERE arraySlice(arrayReverse(frames), 1, ${p.bind('UInt32', ids.length)}) = ${p.bind('Array(UInt64)', ids)}`;
   }
 
-  /** One profile row's value in the selection: the stored total, or the part of it in the spans. */
-  private rowValue(sel: Selection, p: Params): string {
-    const spans = this.spanSet(sel, p);
-    return spans ? `arraySum(arrayFilter((v, s) -> has(${spans}, s), stack_values, span_ids))` : 'total';
+  private hasSampleFilters(sel: Selection): boolean {
+    return Boolean(sel.spanIds?.length || sel.traceIds?.length || sel.callSite?.some((n) => n !== ''));
+  }
+
+  /** Raw (stack_id, value) rows of one time range, per-sample filters applied. */
+  private rawStackRows(sel: Selection, p: Params, range: { start: number; end: number }, columns = 'stack_id, value'): string {
+    const arrays = ['stack_ids AS stack_id', 'stack_values AS value'];
+    const conds = [this.samplesWhere(sel, p, { from: range.start, to: range.end })];
+    if (sel.spanIds?.length) {
+      arrays.push('span_ids AS span_id');
+      conds.push(`has(${p.bind('Array(UInt64)', parseHexIds(sel.spanIds, 'span ID'))}, span_id)`);
+    }
+    if (sel.traceIds?.length) {
+      arrays.push('trace_ids AS trace_id');
+      conds.push(`has(${p.bind('Array(String)', parseTraceIds(sel.traceIds))}, lower(hex(trace_id)))`);
+    }
+    const site = this.callSiteStacks(sel, p);
+    if (site) conds.push(`stack_id ${this.schema.inOp} (${site})`);
+    return `SELECT ${columns} FROM ${this.t('samples')} ARRAY JOIN ${arrays.join(', ')} WHERE ${conds.join(' AND ')}`;
+  }
+
+  /** (stack_id, value) rows from a rollup's whole buckets in [from, to). */
+  private rollupStackRows(sel: Selection, p: Params, table: 'samples_1m' | 'samples_1h', range: { from: number; to: number }): string {
+    const conds = [
+      ...this.keyConditions(sel, p),
+      `bucket >= toDateTime(${p.bind('UInt32', Math.floor(range.from / 1000))})`,
+      `bucket < toDateTime(${p.bind('UInt32', Math.floor(range.to / 1000))})`,
+    ];
+    const site = this.callSiteStacks(sel, p);
+    if (site) conds.push(`stack_id ${this.schema.inOp} (${site})`);
+    // Rows not merged yet hold partial sums of the same bucket; the GROUP BY above adds them up.
+    return `SELECT stack_id, value FROM ${this.t(table)}
+            ARRAY JOIN tupleElement(stacks, 1) AS stack_id, tupleElement(stacks, 2) AS value
+            WHERE ${conds.join(' AND ')}`;
+  }
+
+  /** From when on the rollups hold everything: recorded once when their views were created. */
+  private trustedRollupsFrom(): Promise<number> {
+    this.rollupsFrom ??= this.rows<[string, string]>(
+      `SELECT toString(count()), toString(toUnixTimestamp64Milli(max(since))) FROM ${this.t('rollup_state')}`,
+      new Params(),
+    ).then(
+      ([[count, since] = ['0', '0']]) => {
+        if (Number(count) > 0) return Number(since) > 0 ? Number(since) + ROLLUP_TRUST_MARGIN_MS : 0;
+        // Not recorded (yet): trust nothing, and ask again next time.
+        this.rollupsFrom = undefined;
+        return Infinity;
+      },
+      (err) => {
+        this.rollupsFrom = undefined;
+        throw err;
+      },
+    );
+    return this.rollupsFrom;
+  }
+
+  /** How a merge would read [start, end): the pieces and their sources. */
+  async plan(sel: Selection, opts: MergeOptions = {}): Promise<RangePiece[]> {
+    const raw: RangePiece[] = [{ source: 'samples', from: sel.start, to: sel.end }];
+    if (opts.rollups === false || sel.end - sel.start < ROLLUP_MIN_RANGE_MS) return raw;
+    if (sel.spanIds?.length || sel.traceIds?.length || sel.profileIds?.length) return raw;
+    return planRange(sel.start, sel.end, await this.trustedRollupsFrom());
   }
 
   /** Sums values per unique stack. The remainder beyond `maxStacks` is kept in `total`. */
-  async mergeStacks(sel: Selection, opts: { maxStacks?: number; aggregation?: Aggregation } = {}): Promise<MergedStacks> {
+  async mergeStacks(sel: Selection, opts: MergeOptions = {}): Promise<MergedStacks> {
     const p = new Params();
-    const where = this.samplesWhere(sel, p);
-    const spans = this.spanSet(sel, p);
-    const unnest = spans
-      ? `ARRAY JOIN stack_ids AS stack_id, stack_values AS value, span_ids AS span_id WHERE ${where} AND has(${spans}, span_id)`
-      : `ARRAY JOIN stack_ids AS stack_id, stack_values AS value WHERE ${where}`;
+    const pieces = await this.plan(sel, opts);
+    const parts = pieces.map((piece) => (piece.source === 'samples' ? this.rawStackRows(sel, p, { start: piece.from, end: piece.to }) : this.rollupStackRows(sel, p, piece.source, piece)));
+    const source = parts.length === 1 ? parts[0] : parts.join('\nUNION ALL\n');
     const limit = p.bind('UInt32', opts.maxStacks ?? DEFAULT_MAX_STACKS);
-    const divisor = opts.aggregation === 'avg' ? await this.profileCount(sel) : 1;
-    const samples = this.t('samples');
-    // A stack missing from the stacks table would be a bug; LEFT JOIN keeps its value in the total anyway.
-    const rows = await this.rows<[string, string, string[], string]>(
-      `WITH top AS (
-              SELECT stack_id, sum(value) AS v FROM ${samples} ${unnest}
-              GROUP BY stack_id HAVING v != 0 ORDER BY abs(v) DESC, stack_id LIMIT ${limit}
-            ),
-            total AS (SELECT sum(value) FROM ${samples} ${unnest})
-       SELECT toString(top.stack_id), toString(top.v), arrayMap(x -> toString(x), s.frames), toString((SELECT * FROM total))
-       FROM top LEFT JOIN (
-         SELECT id, any(frames) AS frames FROM ${this.t('stacks')}
-         WHERE id ${this.schema.inOp} (SELECT stack_id FROM top) GROUP BY id
-       ) AS s ON s.id = top.stack_id`,
-      p,
-    );
-    const fnIndex = new Map<string, number>();
-    const fnIds: string[] = [];
+    const [top, divisor] = await Promise.all([
+      // One pass: the window sums every group before the limit cuts the list.
+      this.rows<[string, string, string]>(
+        `SELECT toString(stack_id), toString(v), toString(sum(v) OVER ()) FROM (
+           SELECT stack_id, sum(value) AS v FROM (${source}) GROUP BY stack_id
+         ) ORDER BY v != 0 DESC, abs(v) DESC, stack_id LIMIT ${limit}`,
+        p,
+      ),
+      opts.aggregation === 'avg' ? this.profileCount(sel) : Promise.resolve(1),
+    ]);
+    const kept = top.filter((r) => r[1] !== '0');
+    const total = top.length ? Number(top[0][2]) : 0;
+    const { names, frames } = await this.resolveStacks(kept.map((r) => r[0]));
     const stacks: Uint32Array[] = [];
     const values: number[] = [];
-    let total = 0;
-    let kept = 0;
-    for (const [, v, frames, tot] of rows) {
-      total = Number(tot);
-      const value = Number(v) / divisor;
-      kept += Number(v);
-      const arr = new Uint32Array(frames.length);
-      for (let i = 0; i < frames.length; i++) {
-        let idx = fnIndex.get(frames[i]);
-        if (idx === undefined) {
-          idx = fnIds.length;
-          fnIndex.set(frames[i], idx);
-          fnIds.push(frames[i]);
-        }
-        arr[i] = idx;
-      }
-      stacks.push(arr);
-      values.push(value);
+    let sum = 0;
+    for (const [id, v] of kept) {
+      const f = frames.get(id);
+      // A stack missing from the stacks table would be a bug; its value still counts in the total.
+      if (!f) continue;
+      stacks.push(f);
+      values.push(Number(v) / divisor);
+      sum += Number(v);
     }
-    const names = await this.functionNames(fnIds);
-    const rest = total - kept;
-    if (rows.length && rest !== 0) {
+    const rest = total - sum;
+    if (rest !== 0) {
       names.push('other');
       stacks.push(Uint32Array.of(names.length - 1));
       values.push(rest / divisor);
@@ -166,36 +356,95 @@ export class QueryEngine {
     return { names, stacks, values, total: total / divisor };
   }
 
-  private async functionNames(ids: string[]): Promise<string[]> {
-    if (!ids.length) return [];
-    const p = new Params();
-    const rows = await this.rows<[string, string]>(
-      `SELECT toString(id), any(name) FROM ${this.t('functions')} WHERE id IN ${p.bind('Array(UInt64)', ids.map(BigInt))} GROUP BY id`,
-      p,
+  /**
+   * Frames of the given stacks as indices into a list of function names. Per chunk of stacks,
+   * ClickHouse numbers the functions involved (sorted IDs) and answers the frames as those small
+   * numbers and, in a parallel query, the name of each number: no 64-bit ID travels as text.
+   */
+  private async resolveStacks(ids: string[]): Promise<{ names: string[]; frames: Map<string, Uint32Array> }> {
+    const names: string[] = [];
+    const byName = new Map<string, number>();
+    const frames = new Map<string, Uint32Array>();
+    const chunks: string[][] = [];
+    for (let i = 0; i < ids.length; i += LOOKUP_CHUNK) chunks.push(ids.slice(i, i + LOOKUP_CHUNK));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        const p = new Params();
+        const set = p.bind('Array(UInt64)', chunk.map(BigInt));
+        const fns = `(SELECT arraySort(groupUniqArray(f)) FROM ${this.t('stacks')} ARRAY JOIN frames AS f WHERE id IN ${set})`;
+        const [stackRows, nameRows] = await Promise.all([
+          this.rows<[string, number[]]>(
+            `WITH ${fns} AS fn SELECT toString(id), arrayMap(x -> toUInt32(transform(x, fn, arrayEnumerate(fn), 0)), any(frames))
+             FROM ${this.t('stacks')} WHERE id IN ${set} GROUP BY id`,
+            p,
+          ),
+          this.rows<[number, string]>(
+            `WITH ${fns} AS fn SELECT toUInt32(transform(id, fn, arrayEnumerate(fn), 0)), any(name)
+             FROM ${this.t('functions')} WHERE id ${this.schema.inOp} (SELECT arrayJoin(fn)) GROUP BY id`,
+            p,
+          ),
+        ]);
+        // Function IDs are hashes of their names, so a name identifies a function across chunks.
+        const size = nameRows.reduce((m, [i]) => Math.max(m, i), 0) + 1;
+        const local = new Uint32Array(size);
+        const known = new Uint8Array(size);
+        const missing = new Map<number, number>();
+        for (const [i, name] of nameRows) {
+          let g = byName.get(name);
+          if (g === undefined) {
+            g = names.push(name) - 1;
+            byName.set(name, g);
+          }
+          local[i] = g;
+          known[i] = 1;
+        }
+        for (const [id, f] of stackRows) {
+          const arr = new Uint32Array(f.length);
+          for (let k = 0; k < f.length; k++) {
+            const i = f[k];
+            if (i < size && known[i]) arr[k] = local[i];
+            else {
+              // A function missing from the functions table would be a bug; keep the frame visible.
+              let g = missing.get(i);
+              if (g === undefined) {
+                g = names.push(`unknown function ${i}`) - 1;
+                missing.set(i, g);
+              }
+              arr[k] = g;
+            }
+          }
+          frames.set(id, arr);
+        }
+      }),
     );
-    const byId = new Map(rows);
-    return ids.map((id) => byId.get(id) ?? `unknown function ${id}`);
+    return { names, frames };
   }
 
-  /** Number of distinct profiles in the selection; the divisor of an average. */
+  /** Number of stored profiles (rows) in the selection; the divisor of an average. */
   private async profileCount(sel: Selection): Promise<number> {
     const p = new Params();
-    const rows = await this.rows<[string]>(
-      `SELECT toString(count()) FROM ${this.t('samples')} WHERE ${this.samplesWhere(sel, p)}`,
-      p,
-    );
+    const rows = await this.rows<[string]>(`SELECT toString(count()) FROM ${this.t('samples')} WHERE ${this.samplesWhere(sel, p)}`, p);
     return Math.max(1, Number(rows[0]?.[0] ?? 1));
+  }
+
+  /** Per stored profile row: fingerprint, time, profile_id and its value in the selection. */
+  private profileValues(sel: Selection, p: Params): string {
+    if (!this.hasSampleFilters(sel)) {
+      return `SELECT fingerprint, time, profile_id, total AS v FROM ${this.t('samples')} WHERE ${this.samplesWhere(sel, p)}`;
+    }
+    // Filtered samples: unnest, filter, and sum back per row.
+    return `SELECT fingerprint, time, profile_id, sum(value) AS v FROM (${this.rawStackRows(sel, p, sel, 'fingerprint, time, profile_id, stack_id, value')}) GROUP BY fingerprint, time, profile_id`;
   }
 
   /** Values per time bucket, optionally one series per distinct value of the group-by labels. */
   async timeline(sel: Selection, stepSeconds: number, opts: { groupBy?: string[]; aggregation?: Aggregation; limit?: number } = {}): Promise<TimelineSeries[]> {
     const p = new Params();
     const step = p.bind('UInt32', Math.max(1, Math.round(stepSeconds)));
-    const where = this.samplesWhere(sel, p);
     const groupBy = opts.groupBy ?? [];
     const agg = opts.aggregation === 'avg' ? 'sum(v) / count()' : 'sum(v)';
-    const bucket = `toUnixTimestamp(toStartOfInterval(time, toIntervalSecond(${step}))) * 1000`;
-    const inner = `SELECT fingerprint, ${bucket} AS ts, ${this.rowValue(sel, p)} AS v FROM ${this.t('samples')} WHERE ${where}`;
+    // Buckets are aligned to the epoch, like the rollups, whatever the server's time zone.
+    const bucket = `intDiv(toUnixTimestamp(time), ${step}) * ${step} * 1000`;
+    const inner = `SELECT fingerprint, ${bucket} AS ts, v FROM (${this.profileValues(sel, p)})`;
     let query: string;
     if (groupBy.length) {
       const keys = groupBy.map((g) => `l.series_labels[${p.bind('String', g)}]`);
@@ -227,13 +476,26 @@ export class QueryEngine {
     return series;
   }
 
-  async profileTypes(tenant: string, start: number, end: number): Promise<string[]> {
+  /** The largest stored profile per series and bucket: Pyroscope's individual exemplars. */
+  async exemplars(sel: Selection, stepSeconds: number): Promise<Array<{ fingerprint: string; ts: number; id: string; time: number; value: number }>> {
+    const p = new Params();
+    const step = p.bind('UInt32', Math.max(1, Math.round(stepSeconds)));
+    const rows = await this.rows<[string, string, string, string, string]>(
+      `SELECT toString(fingerprint), toString(ts), leftPad(lower(hex(argMax(profile_id, v))), 16, '0'),
+              toString(toUnixTimestamp64Milli(argMax(time, v))), toString(max(v))
+       FROM (SELECT fingerprint, intDiv(toUnixTimestamp(time), ${step}) * ${step} * 1000 AS ts, profile_id, time, v FROM (${this.profileValues(sel, p)}))
+       GROUP BY fingerprint, ts`,
+      p,
+    );
+    return rows.map(([fingerprint, ts, id, time, value]) => ({ fingerprint, ts: Number(ts), id, time: Number(time), value: Number(value) }));
+  }
+
+  /** Profile type IDs with data in the range, optionally only of series that match. */
+  async profileTypes(tenant: string, start: number, end: number, matchers: Matcher[] = []): Promise<string[]> {
     const p = new Params();
     const rows = await this.rows<[string]>(
       `SELECT DISTINCT profile_type FROM ${this.t('series')}
-       WHERE tenant = ${p.bind('String', tenant)}
-         AND date >= toDate(fromUnixTimestamp64Milli(${p.bind('Int64', start)}))
-         AND date <= toDate(fromUnixTimestamp64Milli(${p.bind('Int64', end)}))
+       WHERE ${[...this.indexRange(tenant, start, end, p), ...labelConditions(matchers, p)].join(' AND ')}
        ORDER BY profile_type`,
       p,
     );
@@ -251,10 +513,14 @@ export class QueryEngine {
   }
 
   async labelValues(tenant: string, name: string, matchers: Matcher[], start: number, end: number, profileType?: string): Promise<string[]> {
-    if (name === '__name__' || name === '__profile_type__') {
-      const types = await this.profileTypes(tenant, start, end);
-      return name === '__name__' ? [...new Set(types.map((t) => t.split(':')[0]))] : types;
+    if (name in TYPE_LABELS) {
+      const all = profileType ? [{ name: '__profile_type__', op: '=' as const, value: profileType }] : [];
+      const types = await this.profileTypes(tenant, start, end, [...matchers, ...all]);
+      const part = TYPE_LABEL_NAMES.indexOf(name) - 1;
+      const values = types.map((t) => (part < 0 ? t : t.split(':')[part]));
+      return [...new Set(values)].filter((v) => v !== '').sort();
     }
+    if (name === '__service_name__') name = 'service_name';
     const p = new Params();
     const rows = await this.rows<[string]>(
       `SELECT DISTINCT value FROM ${this.t('series_labels')}
@@ -265,42 +531,146 @@ export class QueryEngine {
     return rows.map((r) => r[0]);
   }
 
-  private labelIndexWhere(tenant: string, matchers: Matcher[], start: number, end: number, profileType: string | undefined, p: Params): string {
-    const conds = [
+  /** The series whose labels match any of the matcher sets (an empty set matches all). */
+  async series(tenant: string, matcherSets: Matcher[][], start: number, end: number): Promise<SeriesRef[]> {
+    const p = new Params();
+    const conds = this.indexRange(tenant, start, end, p);
+    const alternatives = (matcherSets.length ? matcherSets : [[]]).map((set) => {
+      const c = labelConditions(set, p);
+      return c.length ? `(${c.join(' AND ')})` : '1';
+    });
+    conds.push(`(${alternatives.join(' OR ')})`);
+    const rows = await this.rows<[string, string, Record<string, string>]>(
+      `SELECT profile_type, toString(fingerprint), any(labels) FROM ${this.t('series')}
+       WHERE ${conds.join(' AND ')} GROUP BY profile_type, fingerprint ORDER BY profile_type, fingerprint`,
+      p,
+    );
+    return rows.map(([profileType, fingerprint, labels]) => ({ profileType, fingerprint, labels }));
+  }
+
+  /** Labels of the given series (fingerprints as decimal strings). */
+  async seriesLabels(tenant: string, profileType: string, fingerprints: string[]): Promise<Map<string, Record<string, string>>> {
+    const out = new Map<string, Record<string, string>>();
+    for (let i = 0; i < fingerprints.length; i += LOOKUP_CHUNK) {
+      const p = new Params();
+      const rows = await this.rows<[string, Record<string, string>]>(
+        `SELECT toString(fingerprint), any(labels) FROM ${this.t('series')}
+         WHERE tenant = ${p.bind('String', tenant)} AND profile_type = ${p.bind('String', profileType)}
+           AND fingerprint IN ${p.bind('Array(UInt64)', fingerprints.slice(i, i + LOOKUP_CHUNK).map(BigInt))}
+         GROUP BY fingerprint`,
+        p,
+      );
+      for (const [fp, labels] of rows) out.set(fp, labels);
+    }
+    return out;
+  }
+
+  /** The stored profiles of a selection, newest first. */
+  async listProfiles(sel: Selection, limit: number): Promise<ProfileRef[]> {
+    const p = new Params();
+    const rows = await this.rows<[string, string, string, string]>(
+      `SELECT leftPad(lower(hex(profile_id)), 16, '0'), toString(toUnixTimestamp64Milli(time)), toString(fingerprint), toString(v)
+       FROM (${this.profileValues(sel, p)})
+       ORDER BY time DESC, profile_id, fingerprint LIMIT ${p.bind('UInt32', limit)}`,
+      p,
+    );
+    const labels = await this.seriesLabels(sel.tenant, sel.profileType, [...new Set(rows.map((r) => r[2]))]);
+    return rows.map(([id, time, fingerprint, total]) => ({ id, time: Number(time), fingerprint, labels: labels.get(fingerprint) ?? {}, total: Number(total) }));
+  }
+
+  async profileStats(tenant: string): Promise<ProfileStats> {
+    const p = new Params();
+    const rows = await this.rows<[string, string, string]>(
+      `SELECT toString(count()), toString(toUnixTimestamp64Milli(min(time))), toString(toUnixTimestamp64Milli(max(time)))
+       FROM ${this.t('samples')} WHERE tenant = ${p.bind('String', tenant)}`,
+      p,
+    );
+    const [count, oldest, newest] = rows[0] ?? ['0', '0', '0'];
+    if (Number(count) === 0) return { ingested: false, oldest: 0, newest: 0 };
+    return { ingested: true, oldest: Number(oldest), newest: Number(newest) };
+  }
+
+  /** What a query reads: series, profiles and samples in the range, and the bytes behind them. */
+  async analyze(tenant: string, matchers: Matcher[], start: number, end: number): Promise<QueryAnalysis> {
+    const p = new Params();
+    const seriesConds = () => [...this.indexRange(tenant, start, end, p), ...labelConditions(matchers, p)].join(' AND ');
+    const where = [
+      `tenant = ${p.bind('String', tenant)}`,
+      `time >= fromUnixTimestamp64Milli(${p.bind('Int64', start)})`,
+      `time < fromUnixTimestamp64Milli(${p.bind('Int64', end)})`,
+    ];
+    const service = matchers.find((m) => m.name === 'service_name' && m.op === '=');
+    if (service) where.push(`service = ${p.bind('String', service.value)}`);
+    where.push(`(profile_type, fingerprint) ${this.schema.inOp} (SELECT profile_type, fingerprint FROM ${this.t('series')} WHERE ${seriesConds()})`);
+    const local = (n: string) => p.bind('String', this.schema.inOp === 'GLOBAL IN' ? `${n}_local` : n);
+    const [index, samples, parts] = await Promise.all([
+      this.rows<[string, string]>(`SELECT toString(uniqExact(fingerprint)), toString(sum(byteSize(labels))) FROM ${this.t('series')} WHERE ${seriesConds()}`, p),
+      this.rows<[string, string, string]>(
+        `SELECT toString(count()), toString(sum(length(stack_ids))),
+                toString(sum(byteSize(stack_ids) + byteSize(stack_values) + byteSize(span_ids) + byteSize(trace_ids)))
+         FROM ${this.t('samples')} WHERE ${where.join(' AND ')}`,
+        p,
+      ),
+      // On a cluster this is the node that answers; the figures are then a lower bound.
+      this.rows<[string, string, string]>(
+        `SELECT toString(sumIf(bytes_on_disk, table IN (${local('functions')}, ${local('stacks')}))),
+                toString(sumIf(bytes_on_disk, in_range)), toString(countIf(in_range))
+         FROM (SELECT *, table = ${local('samples')}
+                 AND toDate(partition) BETWEEN toDate(fromUnixTimestamp64Milli(${p.bind('Int64', start)}))
+                                           AND toDate(fromUnixTimestamp64Milli(${p.bind('Int64', end)})) AS in_range
+               FROM system.parts WHERE active AND database = ${p.bind('String', this.schema.database)})`,
+        p,
+      ),
+    ]);
+    return {
+      series: Number(index[0]?.[0] ?? 0),
+      indexBytes: Number(index[0]?.[1] ?? 0),
+      profiles: Number(samples[0]?.[0] ?? 0),
+      samples: Number(samples[0]?.[1] ?? 0),
+      profileBytes: Number(samples[0]?.[2] ?? 0),
+      symbolBytes: Number(parts[0]?.[0] ?? 0),
+      bytesInRange: Number(parts[0]?.[1] ?? 0),
+      parts: Number(parts[0]?.[2] ?? 0),
+    };
+  }
+
+  private indexRange(tenant: string, start: number, end: number, p: Params): string[] {
+    return [
       `tenant = ${p.bind('String', tenant)}`,
       `date >= toDate(fromUnixTimestamp64Milli(${p.bind('Int64', start)}))`,
       `date <= toDate(fromUnixTimestamp64Milli(${p.bind('Int64', end)}))`,
     ];
+  }
+
+  private labelIndexWhere(tenant: string, matchers: Matcher[], start: number, end: number, profileType: string | undefined, p: Params): string {
+    const conds = this.indexRange(tenant, start, end, p);
     if (profileType) conds.push(`profile_type = ${p.bind('String', profileType)}`);
-    const own = matchers.filter((m) => m.name !== '__profile_type__' && m.name !== '__name__');
-    if (own.length) {
-      const inner = [
-        `tenant = ${p.bind('String', tenant)}`,
-        `date >= toDate(fromUnixTimestamp64Milli(${p.bind('Int64', start)}))`,
-        `date <= toDate(fromUnixTimestamp64Milli(${p.bind('Int64', end)}))`,
-        ...labelConditions(own, p),
-      ];
+    if (matchers.length) {
+      const inner = [...this.indexRange(tenant, start, end, p), ...labelConditions(matchers, p)];
       conds.push(`fingerprint ${this.schema.inOp} (SELECT fingerprint FROM ${this.t('series')} WHERE ${inner.join(' AND ')})`);
     }
     return conds.join(' AND ');
   }
 }
 
-/** Conditions over the series table's `labels` map; a missing label reads as "", as in Prometheus. */
+/**
+ * Conditions over the series table's `labels` map; a missing label reads as "", as in Prometheus.
+ * The labels Pyroscope derives from the profile type (`__name__`, `__profile_type__`, ...) match
+ * against the profile type column.
+ */
 function labelConditions(matchers: Matcher[], p: Params): string[] {
-  return matchers
-    .filter((m) => m.name !== '__profile_type__' && m.name !== '__name__')
-    .map((m) => {
-      const v = `labels[${p.bind('String', m.name)}]`;
-      switch (m.op) {
-        case '=':
-          return `${v} = ${p.bind('String', m.value)}`;
-        case '!=':
-          return `${v} != ${p.bind('String', m.value)}`;
-        case '=~':
-          return `match(${v}, ${p.bind('String', `^(?:${m.value})$`)})`;
-        case '!~':
-          return `NOT match(${v}, ${p.bind('String', `^(?:${m.value})$`)})`;
-      }
-    });
+  return matchers.map((m) => {
+    const name = m.name === '__service_name__' ? 'service_name' : m.name;
+    const v = TYPE_LABELS[name] ?? `labels[${p.bind('String', name)}]`;
+    switch (m.op) {
+      case '=':
+        return `${v} = ${p.bind('String', m.value)}`;
+      case '!=':
+        return `${v} != ${p.bind('String', m.value)}`;
+      case '=~':
+        return `match(${v}, ${p.bind('String', `^(?:${m.value})$`)})`;
+      case '!~':
+        return `NOT match(${v}, ${p.bind('String', `^(?:${m.value})$`)})`;
+    }
+  });
 }

@@ -8,6 +8,9 @@
  * - samples: one row per stored profile and series (stack IDs and values as arrays), which
  *   also lists individual profiles and answers "was this batch stored already?".
  * - series + series_labels: the series index and the inverted label index.
+ * - samples_1m, samples_1h: rollups kept by materialized views (per series and bucket: profile
+ *   count, summed total, and the stacks' summed values as parallel arrays, like samples) for
+ *   flame graphs over long ranges; rollup_state records from when on they hold everything.
  */
 
 export interface SchemaOptions {
@@ -71,16 +74,6 @@ const TABLES: TableDef[] = [
     shardBy: 'fingerprint',
   },
   {
-    // Which profiles are stored: a point lookup by profile ID tells a redelivery from new data.
-    name: 'ingested',
-    columns: `profile_id UInt64, time DateTime64(3)`,
-    engine: 'ReplacingMergeTree',
-    partitionBy: 'toDate(time)',
-    orderBy: 'profile_id',
-    ttlColumn: 'toDate(time)',
-    shardBy: 'profile_id',
-  },
-  {
     name: 'series',
     columns: `
       tenant LowCardinality(String),
@@ -110,16 +103,37 @@ const TABLES: TableDef[] = [
     ttlColumn: 'date',
     shardBy: 'fingerprint',
   },
+  ...(['1m', '1h'] as const).map(
+    (g): TableDef => ({
+      name: `samples_${g}`,
+      columns: `
+      tenant LowCardinality(String),
+      profile_type LowCardinality(String),
+      service LowCardinality(String),
+      fingerprint UInt64,
+      bucket DateTime CODEC(DoubleDelta, ZSTD(1)),
+      profiles SimpleAggregateFunction(sum, UInt64),
+      total_sum SimpleAggregateFunction(sum, Int64),
+      stacks SimpleAggregateFunction(sumMap, Tuple(Array(UInt64), Array(Int64))) CODEC(ZSTD(3))`,
+      engine: 'AggregatingMergeTree',
+      partitionBy: 'toDate(bucket)',
+      orderBy: '(tenant, profile_type, service, fingerprint, bucket)',
+      ttlColumn: 'toDate(bucket)',
+      shardBy: 'fingerprint',
+    }),
+  ),
+  {
+    // One row, written when the rollup views were created: rollups hold every profile stamped after it.
+    name: 'rollup_state',
+    columns: `since DateTime64(3)`,
+    engine: 'MergeTree',
+    orderBy: 'since',
+    shardBy: 'rand()',
+  },
 ];
 
 /** Materialized views: source table → target table. On a cluster they run on each shard's local tables. */
 const VIEWS = [
-  {
-    name: 'ingested_mv',
-    to: 'ingested',
-    select: (t: (n: string) => string) => `
-      SELECT DISTINCT profile_id, time FROM ${t('samples')}`,
-  },
   {
     name: 'series_labels_mv',
     to: 'series_labels',
@@ -128,6 +142,18 @@ const VIEWS = [
       FROM ${t('series')}
       ARRAY JOIN mapKeys(labels) AS name, mapValues(labels) AS value`,
   },
+  ...([['1m', 60], ['1h', 3600]] as const).map(([g, seconds]) => ({
+    name: `samples_${g}_mv`,
+    to: `samples_${g}`,
+    // Rows are copied as they come and summed by the table's background merges: an insert block
+    // rarely holds two profiles of one series and bucket, so summing here would only cost time.
+    // Buckets are epoch-aligned seconds, independent of the server's time zone.
+    select: (t: (n: string) => string) => `
+      SELECT tenant, profile_type, service, fingerprint,
+             toDateTime(intDiv(toUnixTimestamp(time), ${seconds}) * ${seconds}) AS bucket,
+             toUInt64(1) AS profiles, total AS total_sum, (stack_ids, stack_values) AS stacks
+      FROM ${t('samples')}`,
+  })),
 ];
 
 export interface Schema {
@@ -137,6 +163,8 @@ export interface Schema {
   table(name: string): string;
   /** `IN` on a single node, `GLOBAL IN` on a cluster so that subqueries run once. */
   inOp: 'IN' | 'GLOBAL IN';
+  /** The database holding the tables. */
+  database: string;
 }
 
 export function buildSchema(opts: SchemaOptions): Schema {
@@ -175,7 +203,14 @@ export function buildSchema(opts: SchemaOptions): Schema {
       `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${quoteIdent(v.name)}${onCluster} TO ${local(v.to)} AS${v.select(local)}`,
     );
   }
-  return { statements, table, inOp: clustered ? 'GLOBAL IN' : 'IN' };
+  // Rollups start with the views: on a fresh store they cover all time, on an upgraded one only
+  // what comes after. Written once (the guard makes re-running the statement a no-op).
+  statements.push(
+    `INSERT INTO ${table('rollup_state')} (since)\n` +
+      `SELECT if((SELECT count() FROM ${table('samples')}) = 0, toDateTime64(0, 3), now64(3))\n` +
+      `WHERE (SELECT count() FROM ${table('rollup_state')}) = 0`,
+  );
+  return { statements, table, inOp: clustered ? 'GLOBAL IN' : 'IN', database: opts.database };
 }
 
 export function quoteIdent(name: string): string {

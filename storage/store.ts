@@ -25,7 +25,11 @@ export interface Store {
 }
 
 /** Each entry is a schema version; appending a step is how the schema evolves. */
-const MIGRATIONS: Array<(schema: Schema) => string[]> = [(schema) => schema.statements];
+const MIGRATIONS: Array<(schema: Schema) => string[]> = [
+  (schema) => schema.statements,
+  // v2 adds the rollup tables and views; every statement is idempotent, so all are run again.
+  (schema) => schema.statements,
+];
 
 async function migrate(conn: Connection, schema: Schema, database: string, cluster: string | undefined, logger: Logger): Promise<void> {
   const client = conn.client;

@@ -79,3 +79,61 @@ export function selfFromLevels(names: string[], levels: number[][]): Map<string,
 export function topN(m: Map<string, number>, n: number): Array<[string, number]> {
   return [...m].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, n);
 }
+
+export interface ReferenceSample {
+  /** Function names, root first, inlined frames expanded. */
+  frames: string[];
+  values: number[];
+  /** String labels of the sample. */
+  labels: Record<string, string>;
+}
+
+export interface ReferenceSamples {
+  sampleTypes: Array<{ type: string; unit: string }>;
+  timeNanos: bigint;
+  samples: ReferenceSample[];
+}
+
+/** Every sample with its whole stack and labels, decoded with `pprof-format`. */
+export function samplesOf(bytes: Uint8Array): ReferenceSamples {
+  const p = Profile.decode(rawPprof(bytes));
+  const s = (i: number | bigint) => p.stringTable.strings[Number(i)] ?? '';
+  const byPosition = p.function.some((f) => Number(f.id) === 0);
+  const functions = new Map(p.function.map((f, i) => [byPosition ? i + 1 : Number(f.id), f]));
+  const locations = new Map(p.location.map((l) => [Number(l.id), l]));
+  const framesOf = (locId: number): string[] => {
+    const loc = locations.get(locId)!;
+    if (!loc.line.length) return [`0x${BigInt(loc.address).toString(16)}`];
+    // line[0] is the innermost inlined call: leaf-most first.
+    return loc.line.map((line) => {
+      const fn = functions.get(Number(line.functionId));
+      return fn ? s(fn.name) || s(fn.systemName) : '';
+    });
+  };
+  const samples = p.sample.map((sample) => {
+    const leafFirst = sample.locationId.flatMap((id) => framesOf(Number(id)));
+    const labels: Record<string, string> = {};
+    for (const l of sample.label) if (Number(l.str) !== 0) labels[s(l.key)] = s(l.str);
+    return { frames: leafFirst.reverse(), values: sample.value.map((v) => Number(BigInt.asIntN(64, BigInt(v)))), labels };
+  });
+  return { sampleTypes: p.sampleType.map((t) => ({ type: s(t.type), unit: s(t.unit) })), timeNanos: BigInt(p.timeNanos ?? 0), samples };
+}
+
+/** Sum of one sample type over the samples that pass a filter. */
+export function sumWhere(ref: ReferenceSamples, typeIndex: number, keep: (s: ReferenceSample) => boolean = () => true): number {
+  let total = 0;
+  for (const s of ref.samples) if (keep(s)) total += s.values[typeIndex] ?? 0;
+  return total;
+}
+
+/** Self value per leaf function of one sample type over the samples that pass a filter. */
+export function selfWhere(ref: ReferenceSamples, typeIndex: number, keep: (s: ReferenceSample) => boolean = () => true): Map<string, number> {
+  const self = new Map<string, number>();
+  for (const s of ref.samples) {
+    const v = s.values[typeIndex] ?? 0;
+    if (!keep(s) || v === 0 || !s.frames.length) continue;
+    const leaf = s.frames[s.frames.length - 1];
+    self.set(leaf, (self.get(leaf) ?? 0) + v);
+  }
+  return self;
+}
