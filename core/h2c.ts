@@ -43,6 +43,7 @@ export function createH2cServer(handler: Handler, options: http.ServerOptions = 
       sniffing.delete(socket);
       socket.removeListener('data', onData);
       socket.removeListener('error', onError);
+      socket.removeListener('end', onError);
       socket.removeListener('close', cleanup);
     };
     const onData = (chunk: Buffer): void => {
@@ -63,6 +64,9 @@ export function createH2cServer(handler: Handler, options: http.ServerOptions = 
     };
     socket.on('data', onData);
     socket.on('error', onError);
+    // The HTTP server allows half-open sockets: a client that hangs up before sending anything
+    // would otherwise hold this one until the timeout.
+    socket.once('end', onError);
     socket.once('close', cleanup);
   });
 

@@ -322,40 +322,41 @@ export class QueryEngine {
    * the raw rows' count is read raw instead, so answers stay exact. Only key columns are read.
    */
   private async verified(sel: Selection, pieces: RangePiece[]): Promise<RangePiece[]> {
+    // Pieces are checked concurrently; each yields its own replacement pieces, in order.
+    const parts = await Promise.all(pieces.map((piece) => this.verifiedPiece(sel, piece)));
+    return parts.flat();
+  }
+
+  private async verifiedPiece(sel: Selection, piece: RangePiece): Promise<RangePiece[]> {
+    if (piece.source === 'samples') return [piece];
+    const seconds = piece.source === 'samples_1h' ? 3600 : 60;
+    const p = new Params();
+    const step = p.bind('UInt32', seconds);
+    const from = Math.floor(piece.from / 1000);
+    const to = Math.floor(piece.to / 1000);
+    const rows = await this.rows<[string]>(
+      `SELECT toString(b) FROM (
+         SELECT intDiv(toUnixTimestamp(time), ${step}) * ${step} AS b, count() AS c FROM ${this.t('samples')}
+         WHERE ${this.keyConditions(sel, p).join(' AND ')}
+           AND time >= toDateTime(${p.bind('UInt32', from)}) AND time < toDateTime(${p.bind('UInt32', to)})
+         GROUP BY b
+       ) AS r FULL OUTER JOIN (
+         SELECT toUnixTimestamp(bucket) AS b, sum(profiles) AS c FROM ${this.t(piece.source)}
+         WHERE ${this.keyConditions(sel, p).join(' AND ')}
+           AND bucket >= toDateTime(${p.bind('UInt32', from)}) AND bucket < toDateTime(${p.bind('UInt32', to)})
+         GROUP BY b
+       ) AS u USING (b) WHERE r.c != u.c ORDER BY b`,
+      p,
+    );
     const out: RangePiece[] = [];
-    for (const piece of pieces) {
-      if (piece.source === 'samples') {
-        out.push(piece);
-        continue;
-      }
-      const seconds = piece.source === 'samples_1h' ? 3600 : 60;
-      const p = new Params();
-      const step = p.bind('UInt32', seconds);
-      const from = Math.floor(piece.from / 1000);
-      const to = Math.floor(piece.to / 1000);
-      const rows = await this.rows<[string]>(
-        `SELECT toString(b) FROM (
-           SELECT intDiv(toUnixTimestamp(time), ${step}) * ${step} AS b, count() AS c FROM ${this.t('samples')}
-           WHERE ${this.keyConditions(sel, p).join(' AND ')}
-             AND time >= toDateTime(${p.bind('UInt32', from)}) AND time < toDateTime(${p.bind('UInt32', to)})
-           GROUP BY b
-         ) AS r FULL OUTER JOIN (
-           SELECT toUnixTimestamp(bucket) AS b, sum(profiles) AS c FROM ${this.t(piece.source)}
-           WHERE ${this.keyConditions(sel, p).join(' AND ')}
-             AND bucket >= toDateTime(${p.bind('UInt32', from)}) AND bucket < toDateTime(${p.bind('UInt32', to)})
-           GROUP BY b
-         ) AS u USING (b) WHERE r.c != u.c ORDER BY b`,
-        p,
-      );
-      let at = piece.from;
-      for (const [b] of rows) {
-        const start = Number(b) * 1000;
-        if (start > at) out.push({ source: piece.source, from: at, to: start });
-        out.push({ source: 'samples', from: start, to: start + seconds * 1000 });
-        at = start + seconds * 1000;
-      }
-      if (at < piece.to) out.push({ source: piece.source, from: at, to: piece.to });
+    let at = piece.from;
+    for (const [b] of rows) {
+      const start = Number(b) * 1000;
+      if (start > at) out.push({ source: piece.source, from: at, to: start });
+      out.push({ source: 'samples', from: start, to: start + seconds * 1000 });
+      at = start + seconds * 1000;
     }
+    if (at < piece.to) out.push({ source: piece.source, from: at, to: piece.to });
     return out;
   }
 
