@@ -337,7 +337,7 @@ class PprofDecoder {
           }
           const name = TOP_FIELD_NAMES[key >>> 3];
           if (name !== undefined) throw new BadRequestError(`invalid pprof: field ${name} has wire type ${key & 7}`);
-          r.skip(key);
+          r.skipField(key);
         }
       }
     }
@@ -387,7 +387,7 @@ class PprofDecoder {
           id = r.uint64();
           break;
         }
-        r.skip(key);
+        r.skipField(key);
       }
     }
     r.end = outer;
@@ -405,7 +405,7 @@ class PprofDecoder {
       const key = r.tag();
       if (key === ((1 << 3) | 0)) type = r.int64();
       else if (key === ((2 << 3) | 0)) unit = r.int64();
-      else r.skip(key);
+      else r.skipField(key);
     }
     r.end = outer;
     this.checkStrIdx(type, 'a sample or period type');
@@ -479,7 +479,7 @@ class PprofDecoder {
         const key = r.tag();
         if (key === ((1 << 3) | 0)) id = r.uint64();
         else if (key === ((5 << 3) | 0)) file = this.strIdx(r.int64(), 'a mapping filename');
-        else r.skip(key);
+        else r.skipField(key);
       }
       if (!this.mapFile.has(id)) this.mapFile.set(id, file);
     }
@@ -605,7 +605,7 @@ class PprofDecoder {
         while (r.pos < lineEnd) {
           const k = r.tag();
           if (k === ((1 << 3) | 0)) fn = r.uint64();
-          else r.skip(k);
+          else r.skipField(k);
         }
         r.end = end;
         if (nLines === lines.length) lines = this.lineTmp = scratch.grow('lineTmp', lines, nLines, nLines + 1);
@@ -617,7 +617,7 @@ class PprofDecoder {
         lo = r.lo;
         hi = r.hi;
       } else {
-        r.skip(key);
+        r.skipField(key);
       }
     }
 
@@ -664,7 +664,7 @@ class PprofDecoder {
       const key = r.tag();
       if (key === ((2 << 3) | 0)) name = this.strIdx(r.int64(), 'a function name');
       else if (key === ((3 << 3) | 0)) sys = this.strIdx(r.int64(), 'a function system name');
-      else r.skip(key);
+      else r.skipField(key);
     }
     const off = this.strOff;
     let str = name;
@@ -809,7 +809,7 @@ class PprofDecoder {
           r.end = end;
           const k = r.tag();
           if (k === ((3 << 3) | 2)) nLabels = this.readLabel(end, nLabels);
-          else r.skip(k);
+          else r.skipField(k);
           pos = r.pos;
         }
       }
@@ -843,7 +843,7 @@ class PprofDecoder {
       const lk = r.tag();
       if (lk === ((1 << 3) | 0)) k = r.int64();
       else if (lk === ((2 << 3) | 0)) v = r.int64();
-      else r.skip(lk);
+      else r.skipField(lk);
     }
     r.end = sampleEnd;
     // Numeric labels (str == 0) are not carried by the model.

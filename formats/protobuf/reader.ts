@@ -272,7 +272,7 @@ export class ProtoReader {
   }
 
   /** Skips the value of a field whose key (as returned by `tag()`) has just been read. */
-  skip(key: number): void {
+  skipField(key: number): void {
     const wireType = key & 7;
     switch (wireType) {
       case WIRE_VARINT:
@@ -332,7 +332,7 @@ export class ProtoReader {
       } else if (wt === WIRE_EGROUP) {
         if (open.pop() !== key >>> 3) throw new BadRequestError(`invalid protobuf: mismatched end-group at byte ${at}`);
       } else {
-        this.skip(key);
+        this.skipField(key);
       }
     }
   }

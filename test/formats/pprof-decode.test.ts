@@ -617,7 +617,7 @@ describe('protobuf reader and writer', () => {
     w.tag(1, 0).varint(-1).fixed64Field(2, 1, 2).bytesField(3, new Uint8Array([9, 9])).fixed32Field(5, 7);
     w.tag(6, 3).tag(7, 0).varint(1).tag(6, 4).tag(8, 0).varint(42);
     const r = new ProtoReader(w.finish());
-    for (let i = 0; i < 5; i++) r.skip(r.tag());
+    for (let i = 0; i < 5; i++) r.skipField(r.tag());
     assert.equal(r.tag(), (8 << 3) | 0);
     assert.equal(r.uint64(), 42);
   });
@@ -628,7 +628,7 @@ describe('protobuf reader and writer', () => {
     assert.throws(() => new ProtoReader(new Uint8Array([0x00])).tag(), /field number 0 at byte 0/);
     assert.throws(() => new ProtoReader(new Uint8Array([0x0f])).tag(), /wire type 7 at byte 0/);
     assert.throws(() => new ProtoReader(new Uint8Array(11).fill(0xff)).uint64(), /varint longer than 10 bytes/);
-    assert.throws(() => new ProtoReader(new Uint8Array([0x0c])).skip(0x0c), BadRequestError);
+    assert.throws(() => new ProtoReader(new Uint8Array([0x0c])).skipField(0x0c), BadRequestError);
   });
 });
 
