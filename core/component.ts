@@ -8,22 +8,30 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
-import type { Batch } from './model.ts';
+import type { Batch, SpanBatch } from './model.ts';
 
 export type Kind = 'receiver' | 'processor' | 'exporter' | 'extension';
-export type Signal = 'profiles';
-export const SIGNALS: readonly Signal[] = ['profiles'];
+export type Signal = 'profiles' | 'traces';
+export const SIGNALS: readonly Signal[] = ['profiles', 'traces'];
 export type Stability = 'development' | 'alpha' | 'beta' | 'stable';
 
 /** What a pipeline carries for each signal. */
 export interface SignalPayload {
   profiles: Batch;
+  traces: SpanBatch;
 }
 
 /** Takes data in. Resolves only once the data is durable downstream (or deliberately dropped). */
 export interface Consumer<S extends Signal = 'profiles'> {
   consume(item: SignalPayload[S]): Promise<void>;
 }
+
+/**
+ * What a receiver hands its data to: one consumer per signal that some pipeline using the
+ * receiver carries. A signal with no pipeline has no consumer, and the receiver should not
+ * accept that signal at all.
+ */
+export type Consumers = { [S in Signal]?: Consumer<S> };
 
 /** Shared services the running process offers to its components. */
 export interface Host {
@@ -46,9 +54,13 @@ export interface Receiver extends Component {}
 export interface Processor extends Component {
   /** Returns the rewritten batch, or null to drop it. */
   process(batch: Batch): Promise<Batch | null>;
+  /** The same for a traces pipeline; only processors whose factory lists `traces` have it. */
+  processTraces?(batch: SpanBatch): Promise<SpanBatch | null>;
 }
 
 export interface Exporter extends Component, Consumer<'profiles'> {
+  /** Takes spans; only exporters whose factory lists `traces` have it. Settles once durable. */
+  consumeTraces?(batch: SpanBatch): Promise<void>;
   /**
    * Called first thing at shutdown: write out what is buffered now and stop waiting to batch,
    * so that requests in flight complete before the process exits.
@@ -76,7 +88,7 @@ interface FactoryBase<Config> {
 export interface ReceiverFactory<Config = any> extends FactoryBase<Config> {
   readonly kind: 'receiver';
   readonly signals: readonly Signal[];
-  create(settings: CreateSettings, config: Config, next: Consumer<'profiles'>): Receiver;
+  create(settings: CreateSettings, config: Config, next: Consumers): Receiver;
 }
 
 export interface ProcessorFactory<Config = any> extends FactoryBase<Config> {
@@ -101,4 +113,11 @@ export type Factory = ReceiverFactory | ProcessorFactory | ExporterFactory | Ext
 /** A processor with nothing to start or stop only needs `process`. */
 export function processorOf(process: Processor['process']): Processor {
   return { process, start: async () => {}, shutdown: async () => {} };
+}
+
+/** The consumer of a signal the receiver cannot work without; config validation makes its absence a bug. */
+export function consumerOf<S extends Signal>(next: Consumers, signal: S, receiverId: string): Consumer<S> {
+  const c = next[signal] as Consumer<S> | undefined;
+  if (!c) throw new Error(`receiver ${receiverId} is in no ${signal} pipeline`);
+  return c;
 }

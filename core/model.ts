@@ -57,6 +57,35 @@ export interface Batch {
   idempotencyKey: string;
 }
 
+/** One span of a trace, as OTLP traces carry it, kept so that profiles can be joined to traces without an outside tracing backend. */
+export interface Span {
+  /** 32 lowercase hex characters. */
+  traceId: string;
+  /** 16 lowercase hex characters. */
+  spanId: string;
+  /** 16 lowercase hex characters; "" for a root span. */
+  parentSpanId: string;
+  serviceName: string;
+  name: string;
+  /** OTLP SpanKind number: 0 unspecified, 1 internal, 2 server, 3 client, 4 producer, 5 consumer. */
+  kind: number;
+  startNanos: bigint;
+  durationNanos: bigint;
+  /** OTLP StatusCode number: 0 unset, 1 ok, 2 error. */
+  statusCode: number;
+  statusMessage: string;
+  /** A bounded set of span and resource attributes, as strings. */
+  attributes: Labels;
+}
+
+/** What a traces pipeline carries: the spans of one tenant from one request. */
+export interface SpanBatch {
+  tenant: string;
+  spans: Span[];
+  /** Derived from the content, so that a redelivered batch is stored once. */
+  idempotencyKey: string;
+}
+
 export const DEFAULT_TENANT = 'anonymous';
 
 /** Pyroscope's profile type ID: `name:sample_type:sample_unit:period_type:period_unit`. */

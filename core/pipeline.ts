@@ -11,12 +11,11 @@
  * push at once.
  */
 import { Subject, catchError, defer, forkJoin, from, mergeMap, of, type Observable } from 'rxjs';
-import type { Consumer, Exporter, Processor } from './component.ts';
-import type { Batch } from './model.ts';
+import type { Consumer, Exporter, Processor, Signal, SignalPayload } from './component.ts';
 import { TooManyRequestsError } from './errors.ts';
 
-interface Envelope {
-  batch: Batch;
+interface Envelope<T> {
+  batch: T;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -56,13 +55,29 @@ class Slots {
 }
 
 /** A processor or exporter error fails only its own envelope; the shared stream lives on. */
-function failed(env: Envelope, e: unknown): Observable<null> {
+function failed(env: Envelope<unknown>, e: unknown): Observable<null> {
   env.reject(e);
   return of(null);
 }
 
-export class Pipeline implements Consumer {
-  private readonly input = new Subject<Envelope>();
+/** How a pipeline of one signal calls its processors and exporters (the Collector's ConsumeProfiles / ConsumeTraces). */
+type Step<T> = (item: T) => Promise<T | null>;
+type Sink<T> = (item: T) => Promise<void>;
+
+function stepOf<S extends Signal>(signal: S, p: Processor): Step<SignalPayload[S]> {
+  const fn = signal === 'traces' ? p.processTraces?.bind(p) : p.process.bind(p);
+  if (!fn) throw new Error(`a processor in a ${signal} pipeline does not handle ${signal}`);
+  return fn as Step<SignalPayload[S]>;
+}
+
+function sinkOf<S extends Signal>(signal: S, e: Exporter): Sink<SignalPayload[S]> {
+  const fn = signal === 'traces' ? e.consumeTraces?.bind(e) : e.consume.bind(e);
+  if (!fn) throw new Error(`an exporter in a ${signal} pipeline does not handle ${signal}`);
+  return fn as Sink<SignalPayload[S]>;
+}
+
+export class Pipeline<S extends Signal = 'profiles'> implements Consumer<S> {
+  private readonly input = new Subject<Envelope<SignalPayload[S]>>();
   private readonly slots: Slots;
   private readonly subscription;
   private closed = false;
@@ -75,14 +90,17 @@ export class Pipeline implements Consumer {
     exporters: Exporter[],
     readonly maxInFlight = 256,
     readonly maxWaiting = 1024,
+    readonly signal: S = 'profiles' as S,
   ) {
     this.slots = new Slots(maxInFlight);
-    let stream: Observable<Envelope | null> = this.input;
-    for (const p of processors) {
+    const steps = processors.map((p) => stepOf(signal, p));
+    const sinks = exporters.map((e) => sinkOf(signal, e));
+    let stream: Observable<Envelope<SignalPayload[S]> | null> = this.input;
+    for (const step of steps) {
       stream = stream.pipe(
         mergeMap((env) => {
           if (!env) return of(null);
-          return defer(() => p.process(env.batch)).pipe(
+          return defer(() => step(env.batch)).pipe(
             mergeMap((out) => {
               if (out) return of({ ...env, batch: out });
               this.stats.dropped++;
@@ -98,7 +116,7 @@ export class Pipeline implements Consumer {
       .pipe(
         mergeMap((env) => {
           if (!env) return of(undefined);
-          return forkJoin(exporters.map((e) => from(e.consume(env.batch)))).pipe(
+          return forkJoin(sinks.map((sink) => from(sink(env.batch)))).pipe(
             mergeMap(() => {
               env.resolve();
               return of(undefined);
@@ -110,7 +128,7 @@ export class Pipeline implements Consumer {
       .subscribe();
   }
 
-  async consume(batch: Batch): Promise<void> {
+  async consume(batch: SignalPayload[S]): Promise<void> {
     if (this.closed) throw new Error(`pipeline ${this.id} is shut down`);
     if (this.slots.waiting >= this.maxWaiting) {
       this.stats.rejected++;
@@ -149,7 +167,7 @@ export class Pipeline implements Consumer {
 }
 
 /** A receiver shared by several pipelines feeds all of them; the data is durable when all are done. */
-export function fanOut(consumers: Consumer[]): Consumer {
+export function fanOut<S extends Signal>(consumers: Consumer<S>[]): Consumer<S> {
   if (consumers.length === 1) return consumers[0];
   return { consume: async (batch) => void (await Promise.all(consumers.map((c) => c.consume(batch)))) };
 }

@@ -9,7 +9,7 @@
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { Registry, collectDefaultMetrics, Gauge } from 'prom-client';
-import type { Component, CreateSettings, Exporter, Extension, Host, Processor, Receiver } from './component.ts';
+import type { Component, Consumers, CreateSettings, Exporter, Extension, Host, Processor, Receiver, Signal } from './component.ts';
 import type { ResolvedConfig } from './config.ts';
 import { createHttpServer, parseEndpoint } from './http.ts';
 import { Pipeline, fanOut } from './pipeline.ts';
@@ -24,7 +24,7 @@ export class Service {
   readonly logger: Logger;
   readonly metrics = new Registry();
   readonly http: FastifyInstance;
-  readonly pipelines: Pipeline[] = [];
+  readonly pipelines: Pipeline<Signal>[] = [];
   private readonly extensions = new Map<string, Extension>();
   private readonly exporters = new Map<string, Exporter>();
   private readonly processors: Processor[] = [];
@@ -51,7 +51,7 @@ export class Service {
     const c = this.config;
     for (const [id, e] of c.extensions) this.extensions.set(id, (e.factory as any).create(this.settings(id), e.config));
     for (const [id, e] of c.exporters) this.exporters.set(id, (e.factory as any).create(this.settings(id), e.config));
-    const byReceiver = new Map<string, Pipeline[]>();
+    const byReceiver = new Map<string, Pipeline<Signal>[]>();
     for (const p of c.pipelines) {
       // Like the Collector, each pipeline gets its own processor instances.
       const processors = p.processors.map((id) => {
@@ -60,12 +60,16 @@ export class Service {
         this.processors.push(proc);
         return proc;
       });
-      const pipeline = new Pipeline(p.id, processors, p.exporters.map((id) => this.exporters.get(id)!));
+      const pipeline = new Pipeline<Signal>(p.id, processors, p.exporters.map((id) => this.exporters.get(id)!), undefined, undefined, p.signal);
       this.pipelines.push(pipeline);
       for (const r of p.receivers) byReceiver.set(r, [...(byReceiver.get(r) ?? []), pipeline]);
     }
     for (const [id, r] of c.receivers) {
-      const next = fanOut(byReceiver.get(id) ?? []);
+      const next: Consumers = {};
+      const feeding = byReceiver.get(id) ?? [];
+      for (const signal of new Set(feeding.map((p) => p.signal))) {
+        (next as Record<Signal, unknown>)[signal] = fanOut(feeding.filter((p) => p.signal === signal));
+      }
       this.receivers.set(id, (r.factory as any).create(this.settings(id), r.config, next));
     }
     this.registerTelemetry();

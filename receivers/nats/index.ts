@@ -4,7 +4,7 @@
  * to the pipeline, and acknowledges a message only once the pipeline has it durably.
  */
 import { z } from 'zod';
-import type { Consumer, CreateSettings, Receiver, ReceiverFactory } from '../../core/component.ts';
+import { consumerOf, type Consumer, type Consumers, type CreateSettings, type Receiver, type ReceiverFactory } from '../../core/component.ts';
 import { connectionSchema, defaultConnectionConfig, type ConnectionConfig } from '../../exporters/nats/connection.ts';
 import { SUBJECT_PREFIX } from '../../exporters/nats/subject.ts';
 import { Ingester } from './ingester.ts';
@@ -98,8 +98,8 @@ export const factory: ReceiverFactory<NatsReceiverConfig> = {
   signals: ['profiles'],
   schema: schema as z.ZodType<NatsReceiverConfig>,
   defaultConfig,
-  create(settings: CreateSettings, config: NatsReceiverConfig, next: Consumer<'profiles'>): Receiver {
-    return new Ingester(settings, config, next);
+  create(settings: CreateSettings, config: NatsReceiverConfig, next: Consumers): Receiver {
+    return new Ingester(settings, config, consumerOf(next, 'profiles', settings.id));
   },
 };
 

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import type { Consumer, CreateSettings, Host, Receiver, ReceiverFactory } from '../../core/component.ts';
+import { consumerOf, type Consumer, type Consumers, type CreateSettings, Host, type Receiver, type ReceiverFactory } from '../../core/component.ts';
 import { HearthError, UnavailableError } from '../../core/errors.ts';
 import type { Batch } from '../../core/model.ts';
 import { registerIngestRoutes } from './ingest.ts';
@@ -122,8 +122,8 @@ export const factory: ReceiverFactory<PyroscopeReceiverConfig> = {
   signals: ['profiles'],
   schema,
   defaultConfig,
-  create(settings: CreateSettings, config: PyroscopeReceiverConfig, next: Consumer<'profiles'>): Receiver {
-    return new PyroscopeReceiver(config, next, settings.logger);
+  create(settings: CreateSettings, config: PyroscopeReceiverConfig, next: Consumers): Receiver {
+    return new PyroscopeReceiver(config, consumerOf(next, 'profiles', settings.id), settings.logger);
   },
 };
 

@@ -244,7 +244,7 @@ describe('config errors name the file, the line and the key', () => {
       '      receivers: [pyroscope]', // 8
       '      exporters: [clickhouse]', // 9
     );
-    assert.deepEqual(errorsOf(f), [`${f}:7: service.pipelines.metrics/x: unknown signal "metrics"; known signals: profiles`]);
+    assert.deepEqual(errorsOf(f), [`${f}:7: service.pipelines.metrics/x: unknown signal "metrics"; known signals: profiles, traces`]);
   });
 
   test('YAML syntax error', () => {

@@ -68,7 +68,7 @@ async function setup(next: Consumer<'profiles'>, over: Partial<NatsReceiverConfi
   await exp.shutdown();
   const metrics = new Registry();
   const config = receiverFactory.schema.parse({ ...receiverFactory.defaultConfig(), url: nats.url, fetch_expires_ms: 1000, retry_backoff_ms: 50, retry_backoff_max_ms: 200, max_deliver: 3, ...over });
-  const receiver = receiverFactory.create({ id: 'nats', logger: pino({ level: 'silent' }), metrics }, config, next);
+  const receiver = receiverFactory.create({ id: 'nats', logger: pino({ level: 'silent' }), metrics }, config, { profiles: next });
   receivers.push(receiver);
   await receiver.start({} as Host);
   const js = jetstream(nc);

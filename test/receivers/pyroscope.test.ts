@@ -138,7 +138,7 @@ interface Server {
 async function startServer(config = defaultConfig()): Promise<Server> {
   const app = createHttpServer({ endpoint: '127.0.0.1:0', maxBodyBytes: 32 * 1024 * 1024, logger });
   const consumer = new CapturingConsumer();
-  const receiver = factory.create({ id: 'pyroscope', logger, metrics: new Registry() }, config, consumer);
+  const receiver = factory.create({ id: 'pyroscope', logger, metrics: new Registry() }, config, { profiles: consumer });
   const host: Host = { http: app, logger, metrics: new Registry(), extension: () => undefined };
   await receiver.start(host);
   await app.listen({ host: '127.0.0.1', port: 0 });
