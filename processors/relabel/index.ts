@@ -5,37 +5,18 @@
 import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { processorOf, type ProcessorFactory } from '../../core/component.ts';
-import { applyRules, compileRules, type RelabelConfig } from './rules.ts';
+import { applyRules, compileRules, type RelabelConfig } from '../../core/relabel/rules.ts';
+import { relabelRulesSchema } from '../../core/relabel/schema.ts';
 
-export type { RelabelConfig } from './rules.ts';
+export type { RelabelConfig } from '../../core/relabel/rules.ts';
 
 export interface RelabelProcessorConfig {
   rules: RelabelConfig[];
 }
 
-const ruleSchema = z.strictObject({
-  source_labels: z.array(z.string()).optional(),
-  separator: z.string().optional(),
-  regex: z.string().optional(),
-  modulus: z.number().int().nonnegative().optional(),
-  target_label: z.string().optional(),
-  replacement: z.string().optional(),
-  action: z.string().optional(),
+export const schema = z.strictObject({
+  rules: relabelRulesSchema,
 });
-
-export const schema = z
-  .strictObject({
-    rules: z.array(ruleSchema),
-  })
-  .superRefine((config, ctx) => {
-    // Semantic checks (actions, regexes, field combinations) live with the engine; running them
-    // here lets config validation report them without creating the component.
-    try {
-      compileRules(config.rules);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err), path: ['rules'] });
-    }
-  });
 
 const DROPPED_METRIC = 'hearth_processor_relabel_dropped_total';
 

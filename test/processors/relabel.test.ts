@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { Batch, Labels } from '../../core/model.ts';
-import { applyRules, compileRules, type RelabelConfig } from '../../processors/relabel/rules.ts';
+import { applyRules, compileRules, type RelabelConfig } from '../../core/relabel/rules.ts';
 import { factory } from '../../processors/relabel/index.ts';
 
 function run(labels: Labels, rules: RelabelConfig[]): Labels | null {

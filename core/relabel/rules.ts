@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { RE2JS, type Matcher } from 're2js';
-import type { Labels } from '../../core/model.ts';
+import type { Labels } from '../model.ts';
 
 export type RelabelAction =
   | 'replace'
