@@ -4,6 +4,7 @@
 import { Registry } from './core/registry.ts';
 import pyroscopeReceiver from './receivers/pyroscope/index.ts';
 import relabelProcessor from './processors/relabel/index.ts';
+import spanlinkProcessor from './processors/spanlink/index.ts';
 import clickhouseExporter from './exporters/clickhouse/index.ts';
 import debugExporter from './exporters/debug/index.ts';
 import apiExtension from './api/index.ts';
@@ -11,5 +12,5 @@ import natsReceiver from './receivers/nats/index.ts';
 import natsExporter from './exporters/nats/index.ts';
 
 export function builtinComponents(): Registry {
-  return new Registry([pyroscopeReceiver, relabelProcessor, clickhouseExporter, debugExporter, apiExtension, natsReceiver, natsExporter]);
+  return new Registry([pyroscopeReceiver, relabelProcessor, spanlinkProcessor, clickhouseExporter, debugExporter, apiExtension, natsReceiver, natsExporter]);
 }

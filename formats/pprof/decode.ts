@@ -18,6 +18,7 @@
  */
 import { BadRequestError, ProfileTooLargeError } from '../../core/errors.ts';
 import type { Labels, Profile, Sample, ValueType } from '../../core/model.ts';
+import { normalizeSpanId, normalizeTraceId, PYROSCOPE_SPAN_ID_LABELS, PYROSCOPE_TRACE_ID_LABELS } from '../../core/span-ids.ts';
 import { inflateBounded, isGzip } from '../gzip.ts';
 import { ProtoReader, truncated, Utf8Slicer } from '../protobuf/reader.ts';
 
@@ -900,9 +901,9 @@ class PprofDecoder {
     let kind = kinds[k];
     if (kind === 0) {
       const name = this.str(k);
-      // Pyroscope renames the older `profile_id` label (otel-profiling-go) to `span_id`.
-      if (name === 'span_id' || name === 'profile_id') kind = LABEL_SPAN;
-      else if (name === 'trace_id') kind = LABEL_TRACE;
+      // As in Pyroscope, the older `profile_id` label (otel-profiling-go) is a span ID too.
+      if (PYROSCOPE_SPAN_ID_LABELS.includes(name)) kind = LABEL_SPAN;
+      else if (PYROSCOPE_TRACE_ID_LABELS.includes(name)) kind = LABEL_TRACE;
       else if (name === '') kind = LABEL_SKIP;
       else kind = LABEL_PLAIN;
       kinds[k] = kind;
@@ -939,10 +940,11 @@ class PprofDecoder {
       const kind = this.labelKindOf(k);
       if (kind === LABEL_SKIP) continue;
       if (kind === LABEL_SPAN) {
-        const id = normalizeHexId(this.str(v), 16);
+        // Malformed IDs are dropped rather than turned into a high-cardinality label.
+        const id = normalizeSpanId(this.str(v));
         if (id !== undefined) sample.spanId = id;
       } else if (kind === LABEL_TRACE) {
-        const id = normalizeHexId(this.str(v), 32);
+        const id = normalizeTraceId(this.str(v));
         if (id !== undefined) sample.traceId = id;
       } else {
         plain.push([this.labelCanonOf(k), this.labelCanonOf(v), k, v, j]);
@@ -1017,20 +1019,6 @@ function buildIndex(key: string, ids: Float64Array, n: number, sign: 1 | -1): Id
 
 function tooDeep(sample: number): BadRequestError {
   return new BadRequestError(`invalid pprof: sample ${sample} has a stack deeper than ${MAX_STACK_DEPTH} frames`);
-}
-
-/**
- * Span and trace ids arrive as hex of any length up to the id width (Pyroscope parses them
- * as hex integers), so they are left-padded to the canonical width. Anything that is not
- * hex is dropped rather than turned into a high-cardinality label.
- */
-function normalizeHexId(v: string, width: number): string | undefined {
-  if (v.length === 0 || v.length > width) return undefined;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i) | 0x20;
-    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return undefined;
-  }
-  return v.toLowerCase().padStart(width, '0');
 }
 
 function hex64(lo: number, hi: number): string {
