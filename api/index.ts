@@ -6,7 +6,14 @@ import { z } from 'zod';
 import type { ExtensionFactory } from '../core/component.ts';
 import { UnavailableError } from '../core/errors.ts';
 import { acquireStore, type Store } from '../storage/store.ts';
-import { defaultStoreConfig, storeOptions, storeSchema, type StoreConfig } from '../storage/options.ts';
+import {
+  effectiveStoreConfig,
+  optionalStoreClaims,
+  optionalStoreSchema,
+  STORE_RESOURCE,
+  storeOptions,
+  type OptionalStoreConfig,
+} from '../storage/options.ts';
 import { registerConnectRoutes } from './connect.ts';
 import { registerDiffRoute } from './diff.ts';
 import { registerDownloadRoutes } from './download.ts';
@@ -15,15 +22,18 @@ import { querierRoutes } from './querier.ts';
 import { registerRenderRoutes } from './render.ts';
 import { settingsRoutes } from './settings.ts';
 
-export type ApiConfig = StoreConfig;
+/** Store settings, all optional: left out, the API reads the store the process declares (the clickhouse exporter's). */
+export type ApiConfig = OptionalStoreConfig;
 
 export const factory: ExtensionFactory<ApiConfig> = {
   type: 'api',
   kind: 'extension',
   stability: 'beta',
-  schema: z.strictObject(storeSchema),
-  defaultConfig: () => defaultStoreConfig(),
+  schema: z.strictObject(optionalStoreSchema),
+  defaultConfig: () => ({}),
+  claims: (config) => optionalStoreClaims(config),
   create(settings, config) {
+    const storeConfig = effectiveStoreConfig(config, settings.resources?.get(STORE_RESOURCE));
     let store: Store | undefined;
     const engine = () => {
       if (!store) throw new UnavailableError('the query engine is not started');
@@ -31,7 +41,7 @@ export const factory: ExtensionFactory<ApiConfig> = {
     };
     return {
       async start(host) {
-        store = await acquireStore(storeOptions(config), settings.logger);
+        store = await acquireStore(storeOptions(storeConfig), settings.logger);
         registerRenderRoutes(host.http, engine);
         registerDiffRoute(host.http, engine);
         registerDownloadRoutes(host.http, engine);

@@ -75,6 +75,27 @@ export interface CreateSettings {
   id: string;
   logger: Logger;
   metrics: Registry;
+  /**
+   * The value the config declares for each process-wide resource (see ResourceClaim) on which
+   * every declaring component agrees; a component that only uses a resource reads it here.
+   */
+  resources?: ReadonlyMap<string, unknown>;
+}
+
+/**
+ * A process-wide resource that a component's config points at, e.g. a data directory that only
+ * one embedded database per process may hold. Config loading compares the claims of all
+ * components, so the core checks them without knowing what any resource is.
+ */
+export interface ResourceClaim {
+  /** An opaque name that the factories claiming the same resource agree on. */
+  resource: string;
+  /** The dotted key inside the component's block that sets it, named in errors; '' for the block itself. */
+  key: string;
+  /** What the config points the resource at; absent when the component only uses what the process declares. */
+  value?: unknown;
+  /** At most one value per process: another component declaring a different value is a config error. */
+  exclusive?: boolean;
 }
 
 interface FactoryBase<Config> {
@@ -83,6 +104,8 @@ interface FactoryBase<Config> {
   /** The zod schema validates a config block after defaults are applied; unknown keys are errors. */
   readonly schema: z.ZodType<Config>;
   defaultConfig(): Config;
+  /** The process-wide resources a (validated) config claims; see ResourceClaim. */
+  claims?(config: Config): ResourceClaim[];
 }
 
 export interface ReceiverFactory<Config = any> extends FactoryBase<Config> {

@@ -25,6 +25,7 @@ import {
   type Kind,
   type ProcessorFactory,
   type ReceiverFactory,
+  type ResourceClaim,
   type Signal,
 } from './component.ts';
 import type { FactoryOf, Registry } from './registry.ts';
@@ -65,6 +66,8 @@ export interface ResolvedConfig {
   extensions: Map<string, ResolvedComponent<ExtensionFactory>>;
   pipelines: ResolvedPipeline[];
   service: ServiceConfig;
+  /** Each process-wide resource that components declare with one agreed value (see ResourceClaim). */
+  resources: Map<string, unknown>;
 }
 
 export class ConfigError extends Error {
@@ -148,6 +151,8 @@ interface Entry {
   line: number;
   /** Absent when the ID or type is bad: that is already reported, so later checks skip it. */
   factory?: Factory;
+  /** The component's block, for locating the keys its resource claims name. */
+  node?: unknown;
 }
 
 interface SectionResult {
@@ -207,6 +212,7 @@ class ConfigParser {
       sections[section] = this.resolveSection(section, kind, topPairs.get(section));
     }
     const service = this.resolveService(topPairs.get('service'), sections);
+    const resources = this.checkClaims(sections);
 
     if (this.problems.length > 0) this.fail();
     return {
@@ -217,7 +223,65 @@ class ConfigParser {
       extensions: sections.extensions.resolved as Map<string, ResolvedComponent<ExtensionFactory>>,
       pipelines: service!.pipelines,
       service: service!.service,
+      resources,
     };
+  }
+
+  /**
+   * Compares the process-wide resources that components claim. Two different values of an
+   * exclusive resource are an error naming both keys; a component that only uses a resource
+   * needs the declaring components to agree on one value, which it then receives.
+   */
+  private checkClaims(sections: Record<Section, SectionResult>): Map<string, unknown> {
+    interface At {
+      claim: ResourceClaim;
+      path: Path;
+      line: number;
+      json: string;
+    }
+    const byResource = new Map<string, { declared: At[]; users: At[] }>();
+    for (const [section] of SECTIONS) {
+      for (const [id, resolved] of sections[section].resolved) {
+        const factory = resolved.factory as Factory;
+        const entry = sections[section].entries.get(id)!;
+        for (const claim of factory.claims?.(resolved.config as never) ?? []) {
+          const keyPath: Path = claim.key === '' ? [] : claim.key.split('.');
+          const at: At = {
+            claim,
+            path: [section, id, ...keyPath],
+            line: this.locate(entry.node, keyPath, entry.line),
+            json: JSON.stringify(claim.value) ?? '',
+          };
+          let group = byResource.get(claim.resource);
+          if (!group) byResource.set(claim.resource, (group = { declared: [], users: [] }));
+          (claim.value === undefined ? group.users : group.declared).push(at);
+        }
+      }
+    }
+    const where = (at: At) => `${at.path.join('.')} (${this.file}:${at.line})`;
+    const resources = new Map<string, unknown>();
+    for (const [resource, { declared, users }] of byResource) {
+      const first = declared[0];
+      const other = declared.find((at) => at.json !== first.json);
+      if (other && (first.claim.exclusive || other.claim.exclusive)) {
+        this.add(
+          other.line,
+          other.path,
+          `${describeValue(other.claim.value)} is another ${resource} than ${describeValue(first.claim.value)} set by ${where(first)}; one process holds only one ${resource}, so declare it once (or make them equal)`,
+        );
+      } else if (other) {
+        for (const user of users) {
+          this.add(
+            user.line,
+            user.path,
+            `uses the process's ${resource}, but ${where(first)} and ${where(other)} declare different ones; declare it here`,
+          );
+        }
+      } else if (first) {
+        resources.set(resource, first.claim.value);
+      }
+    }
+    return resources;
   }
 
   private resolveSection<K extends Kind>(
@@ -240,7 +304,7 @@ class ConfigParser {
         this.add(line, [section], 'component IDs must be plain strings');
         continue;
       }
-      const entry: Entry = { line };
+      const entry: Entry = { line, node: pair.value };
       result.entries.set(id, entry);
       const badId = idProblem(id, 'component');
       if (badId) {
@@ -688,6 +752,11 @@ function typeName(v: unknown): string {
   if (Array.isArray(v)) return 'array';
   if (typeof v === 'number' && Number.isNaN(v)) return 'NaN';
   return typeof v;
+}
+
+/** A claimed value for an error message: strings as they are quoted, objects as JSON. */
+function describeValue(v: unknown): string {
+  return JSON.stringify(v) ?? String(v);
 }
 
 function describe(v: unknown): string {

@@ -44,7 +44,7 @@ export class Service {
   }
 
   private settings(id: string): CreateSettings {
-    return { id, logger: this.logger.child({ component: id }), metrics: this.metrics };
+    return { id, logger: this.logger.child({ component: id }), metrics: this.metrics, resources: this.config.resources };
   }
 
   private build(): void {

@@ -1,9 +1,23 @@
 /**
  * The store settings shared by every component that opens a store (the clickhouse exporter,
- * the API, the nats receiver's ingesters), with one schema and one set of defaults.
+ * the API), with one schema and one set of defaults.
+ *
+ * One store per process, declared once: the components that open a store claim it as a
+ * process-wide resource, so a component that declares no store settings of its own (the API in
+ * a process that also runs the exporter) uses the one the process declares, and two different
+ * embedded directories in one process are a config error rather than a chDB failure at start.
  */
+import { resolve } from 'node:path';
 import { z } from 'zod';
+import type { ResourceClaim } from '../core/component.ts';
 import type { StoreOptions } from './store.ts';
+
+/** The store a process declares; its value is a StoreConfig. */
+export const STORE_RESOURCE = 'store';
+/** chDB binds one data directory per process; its value is the absolute directory. */
+export const EMBEDDED_DIR_RESOURCE = 'chdb-data-dir';
+
+const STORE_KEYS = ['path', 'url', 'username', 'password', 'database', 'cluster', 'retention_days'] as const;
 
 export const storeSchema = {
   /** Embedded chDB data directory, used when `url` is empty. */
@@ -43,4 +57,43 @@ export function storeOptions(c: StoreConfig): StoreOptions {
     cluster: c.cluster || undefined,
     retentionDays: c.retention_days,
   };
+}
+
+/** The claims of a component whose config declares a store. */
+export function storeClaims(c: StoreConfig): ResourceClaim[] {
+  const store: StoreConfig = {} as StoreConfig;
+  for (const k of STORE_KEYS) (store as unknown as Record<string, unknown>)[k] = c[k];
+  if (c.url) return [{ resource: STORE_RESOURCE, key: 'url', value: store }];
+  return [
+    { resource: STORE_RESOURCE, key: 'path', value: { ...store, path: resolve(c.path) } },
+    { resource: EMBEDDED_DIR_RESOURCE, key: 'path', value: resolve(c.path), exclusive: true },
+  ];
+}
+
+/** Store settings a component may leave out to use the process's store. */
+export type OptionalStoreConfig = Partial<StoreConfig>;
+
+export const optionalStoreSchema = Object.fromEntries(
+  Object.entries(storeSchema).map(([k, v]) => [k, v.optional()]),
+) as { [K in keyof typeof storeSchema]: z.ZodOptional<(typeof storeSchema)[K]> };
+
+/** Whether a component's own settings pick a store (`path` or `url`) rather than use the process's. */
+export function declaresStore(c: OptionalStoreConfig): boolean {
+  return c.path !== undefined || c.url !== undefined;
+}
+
+/**
+ * The store a component with optional settings opens: the defaults, then the store the process
+ * declares when the component picks none itself, then the component's own keys.
+ */
+export function effectiveStoreConfig(own: OptionalStoreConfig, processStore: unknown): StoreConfig {
+  const inherited = declaresStore(own) ? {} : ((processStore as StoreConfig | undefined) ?? {});
+  const defined = Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined));
+  return { ...defaultStoreConfig(), ...inherited, ...defined };
+}
+
+/** The claims of such a component: a use of the process's store, or its own store. */
+export function optionalStoreClaims(own: OptionalStoreConfig): ResourceClaim[] {
+  if (!declaresStore(own)) return [{ resource: STORE_RESOURCE, key: '' }];
+  return storeClaims(effectiveStoreConfig(own, undefined));
 }

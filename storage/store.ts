@@ -5,6 +5,7 @@
  * chDB binds one data directory per process, so the exporter and the API in one process
  * must share it: stores are reference-counted by what they connect to.
  */
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { connect, type Connection, type ConnectionOptions } from './connection.ts';
 import { buildSchema, quoteIdent, type Schema } from './schema.ts';
@@ -57,7 +58,8 @@ interface Shared {
 const open = new Map<string, Shared>();
 
 function sharingKey(opts: StoreOptions): string {
-  return opts.url ? `url:${opts.url}/${opts.database}` : `path:${opts.path}/${opts.database}`;
+  // `./data` and `data` are one directory, and chDB would refuse the second open.
+  return opts.url ? `url:${opts.url}/${opts.database}` : `path:${resolve(opts.path)}/${opts.database}`;
 }
 
 export function acquireStore(opts: StoreOptions, logger: Logger): Promise<Store> {

@@ -8,7 +8,7 @@ import type { ExporterFactory } from '../../core/component.ts';
 import { counter, histogram } from '../../core/metrics.ts';
 import { acquireStore, type Store } from '../../storage/store.ts';
 import type { Writer } from '../../storage/writer.ts';
-import { defaultStoreConfig, storeOptions, storeSchema, type StoreConfig } from '../../storage/options.ts';
+import { defaultStoreConfig, storeClaims, storeOptions, storeSchema, type StoreConfig } from '../../storage/options.ts';
 import { UnavailableError } from '../../core/errors.ts';
 
 export interface ClickHouseExporterConfig extends StoreConfig {
@@ -34,6 +34,8 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
   signals: ['profiles'],
   schema,
   defaultConfig: () => ({ ...defaultStoreConfig(), flush_interval_ms: 200, max_rows: 2_000, max_concurrent_flushes: 2 }),
+  // The store it writes is the process's store, which the api extension reads by default.
+  claims: (config) => storeClaims(config),
   create(settings, config) {
     let store: Store | undefined;
     let writer: Writer | undefined;

@@ -2,11 +2,12 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Factory, Signal } from '../../core/component.ts';
 import { ConfigError, loadConfig, parseConfig, type Env } from '../../core/config.ts';
 import { Registry } from '../../core/registry.ts';
+import { builtinComponents } from '../../components.ts';
 
 // Fake factories: only what the loader reads (type, kind, signals, schema, defaults) matters.
 function fake(kind: Factory['kind'], type: string, schema: z.ZodType, defaults: () => unknown, signals: Signal[] = ['profiles']): Factory {
@@ -574,5 +575,126 @@ describe('Registry', () => {
     reg.register(fake('exporter', 'pyroscope', z.object({}), () => ({})));
     assert.deepEqual(reg.types('exporter'), ['blackhole', 'clickhouse', 'pyroscope']);
     assert.throws(() => reg.register(fake('receiver', 'bad-type', z.object({}), () => ({}))), /bad-type/);
+  });
+});
+
+describe('process-wide resources (one store per process)', () => {
+  const builtin = () => builtinComponents();
+  const storeFile = (exporter: string[], api: string[], extraExporter: string[] = []) =>
+    write(
+      'receivers:', //                                   1
+      '  pyroscope: {}', //                              2
+      'exporters:', //                                   3
+      '  clickhouse:', //                                4
+      ...exporter,
+      ...extraExporter,
+      'extensions:',
+      '  api:' + (api.length === 0 ? ' {}' : ''),
+      ...api,
+      'service:',
+      '  extensions: [api]',
+      '  pipelines:',
+      '    profiles:',
+      '      receivers: [pyroscope]',
+      `      exporters: [clickhouse${extraExporter.length ? ', clickhouse/second' : ''}]`,
+    );
+
+  test('two components pointing at two embedded stores are an error naming both keys with file and line', () => {
+    const f = storeFile(['    path: ./one'], ['    path: ./two']);
+    let errors: string[] = [];
+    try {
+      loadConfig(f, builtin(), {});
+      assert.fail('expected a ConfigError');
+    } catch (e) {
+      assert.ok(e instanceof ConfigError, String(e));
+      errors = e.errors;
+    }
+    assert.equal(errors.length, 1, errors.join('\n'));
+    // The api block starts on line 7, its path on line 8; the exporter's path is on line 5.
+    assert.ok(errors[0].startsWith(`${f}:8: extensions.api.path: `), errors[0]);
+    assert.match(errors[0], /two" is another chdb-data-dir than ".*one"/);
+    assert.ok(errors[0].includes(`exporters.clickhouse.path (${f}:5)`), errors[0]);
+  });
+
+  test('the same directory written two ways is one store', () => {
+    const cfg = loadConfig(storeFile(['    path: ./data'], ['    path: data']), builtin(), {});
+    assert.equal(cfg.resources.get('chdb-data-dir'), resolve('data'));
+  });
+
+  test('an api without store settings uses the store the exporter declares', () => {
+    const cfg = loadConfig(storeFile(['    path: ./elsewhere', '    retention_days: 7'], []), builtin(), {});
+    const store = cfg.resources.get('store') as { path: string; retention_days: number };
+    assert.equal(store.path, resolve('elsewhere'));
+    assert.equal(store.retention_days, 7);
+    assert.deepEqual(cfg.extensions.get('api')!.config, {});
+  });
+
+  test('a query-only process declares the store on the api', () => {
+    const f = write(
+      'receivers:',
+      '  pyroscope: {}',
+      'exporters:',
+      '  debug: {}',
+      'extensions:',
+      '  api:',
+      '    path: ./query-only',
+      'service:',
+      '  extensions: [api]',
+      '  pipelines:',
+      '    profiles:',
+      '      receivers: [pyroscope]',
+      '      exporters: [debug]',
+    );
+    const cfg = loadConfig(f, builtin(), {});
+    assert.equal(cfg.resources.get('chdb-data-dir'), resolve('query-only'));
+  });
+
+  test('an api that uses the process store when two exporters declare different ones must say which', () => {
+    const f = storeFile(
+      ['    url: http://one:8123'],
+      [],
+      ['  clickhouse/second:', '    url: http://two:8123'],
+    );
+    const errors = (() => {
+      try {
+        loadConfig(f, builtin(), {});
+        return [];
+      } catch (e) {
+        return (e as ConfigError).errors;
+      }
+    })();
+    assert.equal(errors.length, 1, errors.join('\n'));
+    assert.match(errors[0], /extensions\.api: uses the process's store, but exporters\.clickhouse\.url .* and exporters\.clickhouse\/second\.url .* declare different ones/);
+  });
+
+  test('the core checks claims of any factory, without knowing the resource', () => {
+    const claiming = (type: string) =>
+      ({
+        ...fake('exporter', type, z.object({ port: z.number() }).strict(), () => ({ port: 1 })),
+        claims: (c: { port: number }) => [{ resource: 'udp-port', key: 'port', value: c.port, exclusive: true }],
+      }) as Factory;
+    const reg = registry().register(claiming('a')).register(claiming('b'));
+    const f = write(
+      'receivers:',
+      '  pyroscope: {}',
+      'exporters:',
+      '  a:',
+      '    port: 5',
+      '  b:',
+      '    port: 6',
+      'service:',
+      '  pipelines:',
+      '    profiles:',
+      '      receivers: [pyroscope]',
+      '      exporters: [a, b]',
+    );
+    assert.throws(() => loadConfig(f, reg, {}), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.deepEqual(e.errors, [
+        `${f}:7: exporters.b.port: 6 is another udp-port than 5 set by exporters.a.port (${f}:5); one process holds only one udp-port, so declare it once (or make them equal)`,
+      ]);
+      return true;
+    });
+    assert.equal(parseConfig(readFileSync(f, 'utf8').replace('port: 6', 'port: 5'), f, reg, {}).resources.get('udp-port'), 5);
   });
 });

@@ -35,8 +35,7 @@ exporters:
   clickhouse:
     path: ${JSON.stringify(dataDir)}
 extensions:
-  api:
-    path: ${JSON.stringify(dataDir)}
+  api: {}
 service:
   extensions: [api]
   http:
