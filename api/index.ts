@@ -21,6 +21,7 @@ import { registerProfileRoutes } from './profiles.ts';
 import { querierRoutes } from './querier.ts';
 import { registerRenderRoutes } from './render.ts';
 import { settingsRoutes } from './settings.ts';
+import { registerSqlRoute } from './sql.ts';
 
 /** Store settings, all optional: left out, the API reads the store the process declares (the clickhouse exporter's). */
 export type ApiConfig = OptionalStoreConfig;
@@ -46,6 +47,7 @@ export const factory: ExtensionFactory<ApiConfig> = {
         registerDiffRoute(host.http, engine);
         registerDownloadRoutes(host.http, engine);
         registerProfileRoutes(host.http, engine);
+        registerSqlRoute(host.http, engine);
         await registerConnectRoutes(host.http, [querierRoutes(engine), settingsRoutes()]);
       },
       async shutdown() {

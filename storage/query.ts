@@ -15,6 +15,7 @@ import { BadRequestError } from '../core/errors.ts';
 import { parseProfileTypeId } from '../core/model.ts';
 import { hashString, idToDecimal } from './ids.ts';
 import type { Schema } from './schema.ts';
+import { DEFAULT_SQL_LIMITS, tenantSql, type SqlLimits } from './sql.ts';
 
 export interface Selection {
   tenant: string;
@@ -66,6 +67,12 @@ export interface ProfileRef {
   fingerprint: string;
   labels: Record<string, string>;
   total: number;
+}
+
+/** The answer to an ad-hoc SQL query: column names and types, and rows of JSON values. */
+export interface SqlResult {
+  columns: Array<{ name: string; type: string }>;
+  rows: unknown[][];
 }
 
 export interface ProfileStats {
@@ -676,6 +683,28 @@ export class QueryEngine {
       bytesInRange: Number(parts[0]?.[1] ?? 0),
       parts: Number(parts[0]?.[2] ?? 0),
     };
+  }
+
+  /**
+   * Read-only SQL over the tenant's views (storage/sql.ts): refused with a 400 before it runs
+   * unless it passes the allow-list; ClickHouse's own errors about the query are 400s too.
+   */
+  async sql(tenant: string, text: string, limits: SqlLimits = DEFAULT_SQL_LIMITS): Promise<SqlResult> {
+    const { query, params } = tenantSql(this.schema, tenant, text, limits);
+    let answer: { meta: Array<{ name: string; type: string }>; data: unknown[][] };
+    try {
+      const rs = await this.client.query({ query, query_params: params, format: 'JSONCompact' });
+      answer = (await rs.json()) as unknown as typeof answer;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      // A numeric code is ClickHouse's verdict on the query itself; anything else (a lost
+      // connection) is the store's problem and stays a 5xx.
+      if (code !== undefined && code !== null && /^\d+$/.test(String(code))) {
+        throw new BadRequestError(`sql: ${(err as Error).message.split('\n')[0].slice(0, 500)}`);
+      }
+      throw err;
+    }
+    return { columns: answer.meta.map(({ name, type }) => ({ name, type })), rows: answer.data };
   }
 
   private indexRange(tenant: string, start: number, end: number, p: Params): string[] {
