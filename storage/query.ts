@@ -16,6 +16,7 @@ import { parseProfileTypeId } from '../core/model.ts';
 import { hashString, idToDecimal } from './ids.ts';
 import type { Schema } from './schema.ts';
 import { DEFAULT_SQL_LIMITS, tenantSql, type SqlLimits } from './sql.ts';
+import { spanTotals, type SpanTotal } from './span-totals.ts';
 
 export interface Selection {
   tenant: string;
@@ -97,6 +98,37 @@ export interface QueryAnalysis {
   /** Sample table parts in those partitions. */
   parts: number;
 }
+
+/** A span as the spans table holds it; IDs in lowercase hex. */
+export interface StoredSpan {
+  traceId: string;
+  spanId: string;
+  /** "" for a root span. */
+  parentSpanId: string;
+  service: string;
+  name: string;
+  kind: number;
+  /** Unix nanoseconds, as decimal text (beyond a double's precision). */
+  startNanos: string;
+  durationNanos: string;
+  statusCode: number;
+  statusMessage: string;
+  attributes: Record<string, string>;
+}
+
+/** What one profile type holds for a trace. */
+export interface TraceTotals {
+  profileType: string;
+  /** Every sample linked to the trace, by its trace ID or by the span ID of one of its spans. */
+  total: number;
+  /** Samples that carry the trace's ID but the ID of none of its stored spans. */
+  unattributed: number;
+  /** Per span ID of the trace: its own samples, and those of its whole subtree. */
+  spans: Map<string, SpanTotal>;
+}
+
+/** Most spans read for one trace. */
+export const MAX_TRACE_SPANS = 100_000;
 
 export interface MergeOptions {
   maxStacks?: number;
@@ -246,7 +278,8 @@ export class QueryEngine {
     ];
     // Span and trace arrays are empty on rows without spans; ARRAY JOIN needs them as long as the stacks.
     if (sel.spanIds?.length) conds.push('notEmpty(span_ids)');
-    if (sel.traceIds?.length) conds.push('notEmpty(trace_ids)');
+    // A sample of a trace has a span ID or a trace ID; rows with either have span_ids filled.
+    if (sel.traceIds?.length) conds.push('notEmpty(span_ids)');
     if (sel.profileIds?.length) conds.push(`profile_id IN ${p.bind('Array(UInt64)', parseHexIds(sel.profileIds, 'profile ID'))}`);
     return conds.join(' AND ');
   }
@@ -263,6 +296,78 @@ export class QueryEngine {
     return Boolean(sel.spanIds?.length || sel.traceIds?.length || sel.callSite?.some((n) => n !== ''));
   }
 
+  /**
+   * Whether the sample at index `i` of a samples row belongs to one of the traces: by its own
+   * trace ID, or, when that is unknown, by a span ID that the spans table places in the trace
+   * (a join at query time: the trace's span IDs are read first, by the spans table's key).
+   */
+  private traceLink(tenant: string, traceIds: string[], p: Params): string {
+    const traces = `arrayMap(x -> toFixedString(unhex(x), 16), ${p.bind('Array(String)', parseTraceIds(traceIds))})`;
+    const spans = `SELECT span_id FROM ${this.t('spans')} WHERE tenant = ${p.bind('String', tenant)} AND has(${traces}, trace_id) AND span_id != 0`;
+    return `(has(${traces}, trace_ids[i]) OR span_ids[i] ${this.schema.inOp} (${spans}))`;
+  }
+
+  /** The spans of a trace, each once, by start time. */
+  async traceSpans(tenant: string, traceId: string): Promise<StoredSpan[]> {
+    const p = new Params();
+    const [trace] = parseTraceIds([traceId]);
+    const rows = await this.rows<[string, string, string, string, string, number, string, string, number, string, Record<string, string>]>(
+      `SELECT lower(hex(trace_id)), leftPad(lower(hex(span_id)), 16, '0'),
+              if(parent_span_id = 0, '', leftPad(lower(hex(parent_span_id)), 16, '0')),
+              service, name, kind, toString(toUnixTimestamp64Nano(start)), toString(duration), status_code, status_message, attributes
+       FROM ${this.t('spans')}
+       WHERE tenant = ${p.bind('String', tenant)} AND trace_id = toFixedString(unhex(${p.bind('String', trace)}), 16)
+       ORDER BY start, span_id LIMIT 1 BY span_id LIMIT ${p.bind('UInt32', MAX_TRACE_SPANS)}`,
+      p,
+    );
+    return rows.map(([traceId, spanId, parentSpanId, service, name, kind, startNanos, durationNanos, statusCode, statusMessage, attributes]) => ({
+      traceId,
+      spanId,
+      parentSpanId,
+      service,
+      name,
+      kind: Number(kind),
+      startNanos,
+      durationNanos,
+      statusCode: Number(statusCode),
+      statusMessage,
+      attributes,
+    }));
+  }
+
+  /**
+   * Per profile type with data linked to the trace in [start, end): the total, and each span's
+   * self and subtree totals over the given spans of the trace.
+   */
+  async traceTotals(tenant: string, traceId: string, spans: readonly StoredSpan[], start: number, end: number): Promise<TraceTotals[]> {
+    const p = new Params();
+    const rows = await this.rows<[string, string, string]>(
+      `SELECT profile_type, leftPad(lower(hex(span_id)), 16, '0'), toString(sum(value)) FROM ${this.t('samples')}
+       ARRAY JOIN stack_values AS value, span_ids AS span_id, arrayEnumerate(span_ids) AS i
+       WHERE tenant = ${p.bind('String', tenant)} AND notEmpty(span_ids)
+         AND time >= fromUnixTimestamp64Milli(${p.bind('Int64', start)}) AND time < fromUnixTimestamp64Milli(${p.bind('Int64', end)})
+         AND ${this.traceLink(tenant, [traceId], p)}
+       GROUP BY profile_type, span_id ORDER BY profile_type, span_id`,
+      p,
+    );
+    const byType = new Map<string, Map<string, number>>();
+    for (const [type, span, v] of rows) {
+      let m = byType.get(type);
+      if (!m) byType.set(type, (m = new Map()));
+      m.set(span, Number(v));
+    }
+    const ids = new Set(spans.map((s) => s.spanId));
+    return [...byType].map(([profileType, self]) => {
+      let total = 0;
+      let unattributed = 0;
+      for (const [span, v] of self) {
+        total += v;
+        if (!ids.has(span)) unattributed += v;
+      }
+      return { profileType, total, unattributed, spans: spanTotals(spans, self) };
+    });
+  }
+
   /** Raw (stack_id, value) rows of one time range, per-sample filters applied. */
   private rawStackRows(sel: Selection, p: Params, range: { start: number; end: number }, columns = 'stack_id, value'): string {
     const arrays = ['stack_ids AS stack_id', 'stack_values AS value'];
@@ -272,8 +377,9 @@ export class QueryEngine {
       conds.push(`has(${p.bind('Array(UInt64)', parseHexIds(sel.spanIds, 'span ID'))}, span_id)`);
     }
     if (sel.traceIds?.length) {
-      arrays.push('trace_ids AS trace_id');
-      conds.push(`has(${p.bind('Array(String)', parseTraceIds(sel.traceIds))}, lower(hex(trace_id)))`);
+      // trace_ids is empty on rows whose samples carry span IDs only: index into it, which reads zeros there.
+      arrays.push('arrayEnumerate(stack_ids) AS i');
+      conds.push(this.traceLink(sel.tenant, sel.traceIds, p));
     }
     const site = this.callSiteStacks(sel, p);
     if (site) conds.push(`stack_id ${this.schema.inOp} (${site})`);

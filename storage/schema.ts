@@ -11,6 +11,7 @@
  * - samples_1m, samples_1h: rollups kept by materialized views (per series and bucket: profile
  *   count, summed total, and the stacks' summed values as parallel arrays, like samples) for
  *   flame graphs over long ranges; rollup_state records from when on they hold everything.
+ * - spans: the spans of traces, keyed by (tenant, trace_id), with the same retention.
  */
 
 export interface SchemaOptions {
@@ -122,6 +123,33 @@ const TABLES: TableDef[] = [
       shardBy: 'fingerprint',
     }),
   ),
+  {
+    // Spans of traces, so that a trace's profiles can be found without an outside tracing
+    // backend. Ordered for "all spans of this trace"; a span stored twice (two deliveries that
+    // overlap) collapses on merge and is read once by the queries meanwhile.
+    name: 'spans',
+    columns: `
+      tenant LowCardinality(String),
+      trace_id FixedString(16),
+      span_id UInt64,
+      parent_span_id UInt64,
+      service LowCardinality(String),
+      name String CODEC(ZSTD(1)),
+      kind UInt8,
+      start DateTime64(9) CODEC(DoubleDelta, ZSTD(1)),
+      duration UInt64 CODEC(ZSTD(1)),
+      status_code UInt8,
+      status_message String CODEC(ZSTD(1)),
+      attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+      batch_id UInt64 CODEC(ZSTD(1)),
+      INDEX idx_batch_id batch_id TYPE bloom_filter GRANULARITY 1`,
+    engine: 'ReplacingMergeTree',
+    partitionBy: 'toDate(start)',
+    orderBy: '(tenant, trace_id, span_id)',
+    ttlColumn: 'toDate(start)',
+    settings: ['non_replicated_deduplication_window = 10000'],
+    shardBy: 'cityHash64(trace_id)',
+  },
   {
     // One row, written when the rollup views were created: rollups hold every profile stamped after it.
     name: 'rollup_state',

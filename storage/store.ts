@@ -30,6 +30,8 @@ const MIGRATIONS: Array<(schema: Schema) => string[]> = [
   (schema) => schema.statements,
   // v2 adds the rollup tables and views; every statement is idempotent, so all are run again.
   (schema) => schema.statements,
+  // v3 adds the spans table.
+  (schema) => schema.statements,
 ];
 
 async function migrate(conn: Connection, schema: Schema, database: string, cluster: string | undefined, logger: Logger): Promise<void> {
