@@ -8,6 +8,7 @@ import type { ExporterFactory } from '../../core/component.ts';
 import { counter, histogram } from '../../core/metrics.ts';
 import { acquireStore, type Store } from '../../storage/store.ts';
 import type { Writer } from '../../storage/writer.ts';
+import { SpanWriter } from '../../storage/span-writer.ts';
 import { defaultStoreConfig, storeClaims, storeOptions, storeSchema, type StoreConfig } from '../../storage/options.ts';
 import { UnavailableError } from '../../core/errors.ts';
 
@@ -31,7 +32,7 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
   type: 'clickhouse',
   kind: 'exporter',
   stability: 'beta',
-  signals: ['profiles'],
+  signals: ['profiles', 'traces'],
   schema,
   defaultConfig: () => ({ ...defaultStoreConfig(), flush_interval_ms: 200, max_rows: 2_000, max_concurrent_flushes: 2 }),
   // The store it writes is the process's store, which the api extension reads by default.
@@ -39,6 +40,7 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
   create(settings, config) {
     let store: Store | undefined;
     let writer: Writer | undefined;
+    let spanWriter: SpanWriter | undefined;
     const batches = counter(settings.metrics, 'hearth_exporter_clickhouse_batches_total', 'Batches written by the clickhouse exporter, by outcome.', ['exporter', 'outcome']);
     const latency = histogram(settings.metrics, 'hearth_exporter_clickhouse_write_seconds', 'Time from consume to committed insert.', ['exporter'], [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5]);
     return {
@@ -48,6 +50,7 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
           { flushIntervalMs: config.flush_interval_ms, maxRows: config.max_rows, maxConcurrentFlushes: config.max_concurrent_flushes },
           settings.logger,
         );
+        spanWriter = new SpanWriter(store.connection, store.schema, { flushIntervalMs: config.flush_interval_ms, maxRows: config.max_rows }, settings.logger);
       },
       async consume(batch) {
         if (!writer) throw new UnavailableError('clickhouse exporter is not started');
@@ -62,15 +65,21 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
           end();
         }
       },
+      async consumeTraces(batch) {
+        if (!spanWriter) throw new UnavailableError('clickhouse exporter is not started');
+        await spanWriter.write(batch);
+      },
       async flush() {
-        await writer?.drain();
+        await Promise.all([writer?.drain(), spanWriter?.drain()]);
       },
       async shutdown() {
         const s = store;
         const w = writer;
+        const sw = spanWriter;
         store = undefined;
         writer = undefined;
-        await w?.flush();
+        spanWriter = undefined;
+        await Promise.all([w?.flush(), sw?.flush()]);
         await s?.release();
       },
     };
