@@ -11,6 +11,7 @@ import {
   optionalStoreClaims,
   optionalStoreSchema,
   STORE_RESOURCE,
+  storeLocation,
   storeOptions,
   type OptionalStoreConfig,
 } from '../storage/options.ts';
@@ -21,6 +22,7 @@ import { registerProfileRoutes } from './profiles.ts';
 import { querierRoutes } from './querier.ts';
 import { registerRenderRoutes } from './render.ts';
 import { settingsRoutes } from './settings.ts';
+import { registerTraceRoutes } from './traces.ts';
 import { registerSqlRoute } from './sql.ts';
 
 /** Store settings, all optional: left out, the API reads the store the process declares (the clickhouse exporter's). */
@@ -47,6 +49,7 @@ export const factory: ExtensionFactory<ApiConfig> = {
         registerDiffRoute(host.http, engine);
         registerDownloadRoutes(host.http, engine);
         registerProfileRoutes(host.http, engine);
+        registerTraceRoutes(host.http, engine);
         registerSqlRoute(host.http, engine);
         await registerConnectRoutes(host.http, [querierRoutes(engine), settingsRoutes()]);
       },
@@ -55,6 +58,11 @@ export const factory: ExtensionFactory<ApiConfig> = {
         store = undefined;
         await s?.release();
       },
+      endpoints: () => [
+        { role: 'query', where: '/pyroscope/render', what: 'flame graphs, Pyroscope HTTP API' },
+        { role: 'query', where: '/querier.v1.QuerierService/', what: 'Grafana Pyroscope data source (Connect, gRPC)' },
+        storeLocation(storeConfig),
+      ],
     };
   },
 };

@@ -6,13 +6,46 @@ import { tenantOf } from '../core/http.ts';
 import { BadRequestError } from '../core/errors.ts';
 import { parseSelector } from '../core/selector.ts';
 import { parseAttime } from '../core/attime.ts';
-import type { QueryEngine } from '../storage/query.ts';
+import type { ParsedProfileType } from '../core/model.ts';
+import type { Aggregation, QueryEngine, Selection } from '../storage/query.ts';
 import { flameGraphOf } from './flamegraph.ts';
 import { maxNodesOf, parseQuery } from './selection.ts';
 import { stepFor, toTimeline } from './timeline.ts';
 import { metadataFor } from './units.ts';
 
 type Query = Record<string, string | undefined>;
+
+export interface RenderOptions {
+  maxNodes: number;
+  aggregation: Aggregation;
+  /** Pyroscope uses only the first label. */
+  groupBy: string[];
+}
+
+/** The flamebearer JSON of a selection, with its timeline, as Pyroscope's /render answers it. */
+export async function renderSelection(db: QueryEngine, selection: Selection, profileType: ParsedProfileType, opts: RenderOptions) {
+  const { maxNodes, aggregation, groupBy } = opts;
+  const step = stepFor(selection.start, selection.end);
+  const [merged, total, grouped] = await Promise.all([
+    db.mergeStacks(selection, { aggregation }),
+    db.timeline(selection, step, { aggregation }),
+    groupBy.length ? db.timeline(selection, step, { aggregation, groupBy }) : Promise.resolve([]),
+  ]);
+  const fb = await flameGraphOf(merged, maxNodes);
+  const groups: Record<string, ReturnType<typeof toTimeline>> = {};
+  if (groupBy.length) {
+    groups['*'] = toTimeline(total[0], selection.start, selection.end, step);
+    for (const s of grouped) groups[s.labels[groupBy[0]] || '*'] = toTimeline(s, selection.start, selection.end, step);
+  }
+  return {
+    version: 1,
+    flamebearer: { names: fb.names, levels: fb.levels, numTicks: fb.total, maxSelf: fb.maxSelf },
+    metadata: metadataFor(profileType),
+    timeline: toTimeline(total[0], selection.start, selection.end, step),
+    groups: groupBy.length ? groups : null,
+    heatmap: null,
+  };
+}
 
 export function registerRenderRoutes(app: FastifyInstance, engine: () => QueryEngine): void {
   app.get('/pyroscope/render', async (req) => {
@@ -24,27 +57,7 @@ export function registerRenderRoutes(app: FastifyInstance, engine: () => QueryEn
     if (!aggregation) throw new BadRequestError(`aggregation must be sum or avg, got ${JSON.stringify(q.aggregation)}`);
     // Pyroscope uses only the first groupBy label.
     const groupBy = (q.groupBy ?? '').split(',').map((s) => s.trim()).filter(Boolean).slice(0, 1);
-    const step = stepFor(selection.start, selection.end);
-    const db = engine();
-    const [merged, total, grouped] = await Promise.all([
-      db.mergeStacks(selection, { aggregation }),
-      db.timeline(selection, step, { aggregation }),
-      groupBy.length ? db.timeline(selection, step, { aggregation, groupBy }) : Promise.resolve([]),
-    ]);
-    const fb = await flameGraphOf(merged, maxNodes);
-    const groups: Record<string, ReturnType<typeof toTimeline>> = {};
-    if (groupBy.length) {
-      groups['*'] = toTimeline(total[0], selection.start, selection.end, step);
-      for (const s of grouped) groups[s.labels[groupBy[0]] || '*'] = toTimeline(s, selection.start, selection.end, step);
-    }
-    return {
-      version: 1,
-      flamebearer: { names: fb.names, levels: fb.levels, numTicks: fb.total, maxSelf: fb.maxSelf },
-      metadata: metadataFor(profileType),
-      timeline: toTimeline(total[0], selection.start, selection.end, step),
-      groups: groupBy.length ? groups : null,
-      heatmap: null,
-    };
+    return renderSelection(engine(), selection, profileType, { maxNodes, aggregation, groupBy });
   });
 
   app.get('/pyroscope/label-values', async (req) => {
