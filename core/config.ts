@@ -29,6 +29,7 @@ import {
   type Signal,
 } from './component.ts';
 import type { FactoryOf, Registry } from './registry.ts';
+import { resolveTracesTelemetry, TRACES_TELEMETRY_DEFAULTS, tracesTelemetrySchema, type TracesTelemetryConfig } from './telemetry-config.ts';
 
 export type Env = Record<string, string | undefined>;
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -56,6 +57,8 @@ export interface ServiceConfig {
   extensions: string[];
   http: { endpoint: string; maxBodyBytes: number };
   logLevel: LogLevel;
+  /** service.telemetry.traces; absent when self-tracing is off. */
+  traces?: TracesTelemetryConfig;
 }
 
 export interface ResolvedConfig {
@@ -93,7 +96,7 @@ const SERVICE_DEFAULTS = {
   pipelines: {},
   extensions: [],
   http: { endpoint: '0.0.0.0:4040', max_body_bytes: 256 * 1024 * 1024 },
-  telemetry: { logs: { level: 'info' } },
+  telemetry: { logs: { level: 'info' }, traces: TRACES_TELEMETRY_DEFAULTS },
 };
 
 const serviceSchema = z
@@ -110,6 +113,7 @@ const serviceSchema = z
     telemetry: z
       .object({
         logs: z.object({ level: z.enum(LOG_LEVELS) }).strict(),
+        traces: tracesTelemetrySchema,
       })
       .strict(),
   })
@@ -410,6 +414,7 @@ class ConfigParser {
         extensions: data.extensions,
         http: { endpoint: data.http.endpoint, maxBodyBytes: data.http.max_body_bytes },
         logLevel: data.telemetry.logs.level,
+        ...withTraces(resolveTracesTelemetry(data.telemetry.traces)),
       },
     };
   }
@@ -729,6 +734,10 @@ function cloneData(v: unknown): unknown {
 }
 
 /** Objects merge key by key; arrays and scalars replace; a bare `key:` keeps the default. */
+function withTraces(traces: TracesTelemetryConfig | undefined): { traces?: TracesTelemetryConfig } {
+  return traces ? { traces } : {};
+}
+
 function deepMerge(base: unknown, over: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(over)) return over === null && base !== undefined ? cloneData(base) : over;
   const out = cloneData(base) as Record<string, unknown>;

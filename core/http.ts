@@ -6,6 +6,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { BadRequestError, HearthError } from './errors.ts';
 import { createH2cServer } from './h2c.ts';
+import { installRequestTracing } from './tracing.ts';
 
 export interface HttpOptions {
   /** host:port; a bare ":port" listens on every interface. */
@@ -35,6 +36,7 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
       return server;
     },
   });
+  installRequestTracing(app as unknown as FastifyInstance);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 

@@ -13,6 +13,7 @@ import type { Component, Consumers, CreateSettings, Exporter, Extension, Host, P
 import type { ResolvedConfig } from './config.ts';
 import { createHttpServer, parseEndpoint } from './http.ts';
 import { Pipeline, fanOut } from './pipeline.ts';
+import { startSelfTracing, type SelfTracing } from './telemetry.ts';
 
 export interface ServiceOptions {
   logger?: Logger;
@@ -32,6 +33,7 @@ export class Service {
   private started: Component[] = [];
   private ready = false;
   private stopping: Promise<void> | undefined;
+  private selfTracing: SelfTracing | undefined;
 
   constructor(
     readonly config: ResolvedConfig,
@@ -115,6 +117,7 @@ export class Service {
 
   /** Starts every component, then listens. Returns the bound address. */
   async start(): Promise<{ host: string; port: number }> {
+    this.selfTracing ??= startSelfTracing(this.config.service.traces, this.logger);
     const host = this.host();
     const order: Component[] = [...this.extensions.values(), ...this.exporters.values(), ...this.processors, ...this.receivers.values()];
     try {
@@ -153,6 +156,8 @@ export class Service {
     // In-flight requests wait for their data to be durable: have exporters write out now
     // rather than at their next batching deadline, then let the server finish those requests.
     await Promise.all([...this.exporters.values()].map((e) => step('flush', async () => e.flush?.())));
+    // While the server still listens: Hearth may be the endpoint of its own spans.
+    await step('self-tracing', async () => this.selfTracing?.shutdown());
     await step('http', () => this.http.close());
     const started = new Set(this.started);
     const stop = (cs: Iterable<Component>) => Promise.all([...cs].filter((c) => started.has(c)).map((c) => step('component', () => c.shutdown())));

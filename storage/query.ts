@@ -13,6 +13,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Matcher } from '../core/selector.ts';
 import { BadRequestError } from '../core/errors.ts';
 import { parseProfileTypeId } from '../core/model.ts';
+import { traced } from '../core/tracing.ts';
 import { hashString, idToDecimal } from './ids.ts';
 import type { Schema } from './schema.ts';
 import { DEFAULT_SQL_LIMITS, tenantSql, type SqlLimits } from './sql.ts';
@@ -240,9 +241,12 @@ export class QueryEngine {
     return this.schema.table(name);
   }
 
-  private async rows<T>(query: string, params: Params): Promise<T[]> {
-    const rs = await this.client.query({ query, query_params: params.values, format: 'JSONCompactEachRow' });
-    return rs.json<T>();
+  private rows<T>(query: string, params: Params): Promise<T[]> {
+    // The SQL holds placeholders, never the values bound to them.
+    return traced('clickhouse.query', { 'db.system.name': 'clickhouse', 'db.query.text': query.slice(0, 4096) }, async () => {
+      const rs = await this.client.query({ query, query_params: params.values, format: 'JSONCompactEachRow' });
+      return rs.json<T>();
+    });
   }
 
   /** The fingerprints of the series a selection matches, as a subquery. */

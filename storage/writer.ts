@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Batch } from '../core/model.ts';
 import { UnavailableError } from '../core/errors.ts';
+import { traced } from '../core/tracing.ts';
 import {
   batchToRows,
   encodeFunctions,
@@ -139,7 +140,8 @@ export class Writer {
         this.timer = undefined;
       }
       this.flushesInFlight++;
-      void this.commit(items).finally(() => {
+      const rows = items.reduce((n, p) => n + p.rows.rowCount, 0);
+      void traced('storage.flush', { 'hearth.batches': items.length, 'hearth.rows': rows }, () => this.commit(items)).finally(() => {
         this.flushesInFlight--;
         if (this.pending.length && !this.due) this.startTimer();
         this.pump();
