@@ -10,9 +10,10 @@ import debugExporter from './exporters/debug/index.ts';
 import apiExtension from './api/index.ts';
 import natsReceiver from './receivers/nats/index.ts';
 import natsExporter from './exporters/nats/index.ts';
+import otlpReceiver from './receivers/otlp/index.ts';
 import scrapeReceiver from './receivers/scrape/index.ts';
 import ebpfReceiver from './receivers/ebpf/index.ts';
 
 export function builtinComponents(): Registry {
-  return new Registry([pyroscopeReceiver, relabelProcessor, spanlinkProcessor, clickhouseExporter, debugExporter, apiExtension, natsReceiver, natsExporter, scrapeReceiver, ebpfReceiver]);
+  return new Registry([pyroscopeReceiver, relabelProcessor, spanlinkProcessor, clickhouseExporter, debugExporter, apiExtension, natsReceiver, natsExporter, scrapeReceiver, ebpfReceiver, otlpReceiver]);
 }
