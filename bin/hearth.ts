@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { builtinComponents } from '../components.ts';
 import { ConfigError, loadConfig } from '../core/config.ts';
 import { Service } from '../core/service.ts';
+import { CLIENT_USAGE, isClientCommand, runClientCommand } from './commands/index.ts';
 
 const USAGE = `usage:
   hearth start [--config FILE]   run Hearth (default config: ./pipelines.yaml)
@@ -66,6 +67,7 @@ async function start(args: string[]): Promise<void> {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
+  if (isClientCommand(command)) return runClientCommand(command, args);
   switch (command) {
     case 'start':
       return start(args);
@@ -80,7 +82,7 @@ async function main(argv: string[]): Promise<void> {
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(`${USAGE}\n`);
+      process.stdout.write(`${USAGE}\n${CLIENT_USAGE}\n`);
       return;
     default:
       fail(`unknown command "${command}"\n${USAGE}`);

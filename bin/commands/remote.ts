@@ -1,0 +1,133 @@
+/**
+ * How the CLI talks to a Hearth server: the shared flags (`--url`, `--tenant`, `--token`), and
+ * requests that retry what a server asks to be retried (429 and 503, after `Retry-After`).
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export interface Remote {
+  url: string;
+  tenant?: string;
+  token?: string;
+}
+
+/** A mistake in how the command was called: printed with the command's usage, exit code 2. */
+export class UsageError extends Error {}
+
+/** The server refused or failed a request: printed as is, exit code 1. */
+export class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const REMOTE_OPTIONS = {
+  url: { type: 'string' },
+  tenant: { type: 'string' },
+  token: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** parseArgs with the shared flags added; unknown flags are usage errors. */
+export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options: { ...REMOTE_OPTIONS, ...options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** Flags first, then HEARTH_URL / HEARTH_TENANT / HEARTH_TOKEN, then the local default. */
+export function remoteOf(values: { url?: unknown; tenant?: unknown; token?: unknown }, env = process.env): Remote {
+  const url = String(values.url ?? env.HEARTH_URL ?? 'http://localhost:4040').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`--url must be an http(s) URL, got ${JSON.stringify(url)}`);
+  const tenant = (values.tenant ?? env.HEARTH_TENANT) as string | undefined;
+  const token = (values.token ?? env.HEARTH_TOKEN) as string | undefined;
+  return { url, tenant: tenant || undefined, token: token || undefined };
+}
+
+export interface CallOptions {
+  method?: string;
+  body?: Uint8Array | string;
+  headers?: Record<string, string>;
+  /** Attempts in all, for 429, 503 and connection failures. */
+  attempts?: number;
+  /** Told about each wait, so a progress display can say why it pauses. */
+  onRetry?: (reason: string, waitMs: number) => void;
+}
+
+const MAX_WAIT_MS = 30_000;
+
+/** Seconds or an HTTP date, as RFC 9110 allows; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, nowMs = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const s = header.trim();
+  if (/^\d+$/.test(s)) return Number(s) * 1000;
+  const at = Date.parse(s);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+/** One request with retries; the final response is returned whatever its status. */
+export async function call(remote: Remote, path: string, opts: CallOptions = {}): Promise<Response> {
+  const attempts = opts.attempts ?? 8;
+  const headers: Record<string, string> = { ...opts.headers };
+  if (remote.tenant) headers['X-Scope-OrgID'] = remote.tenant;
+  if (remote.token) headers.Authorization = `Bearer ${remote.token}`;
+  for (let attempt = 1; ; attempt++) {
+    const backoff = Math.min(MAX_WAIT_MS, 250 * 2 ** (attempt - 1));
+    let res: Response;
+    try {
+      res = await fetch(`${remote.url}${path}`, { method: opts.method ?? 'GET', headers, body: opts.body as BodyInit | undefined });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const reason = cause?.code ?? cause?.message ?? (err as Error).message;
+      if (attempt >= attempts) throw new RequestError(0, `cannot reach ${remote.url}: ${reason}`);
+      opts.onRetry?.(reason, backoff);
+      await sleep(backoff);
+      continue;
+    }
+    if ((res.status === 429 || res.status === 503) && attempt < attempts) {
+      const wait = Math.min(MAX_WAIT_MS, retryAfterMs(res.headers.get('retry-after')) ?? backoff);
+      await res.arrayBuffer().catch(() => undefined);
+      opts.onRetry?.(`${res.status}`, wait);
+      await sleep(wait);
+      continue;
+    }
+    return res;
+  }
+}
+
+/** The server's own words for a refusal: the `message` of a JSON error, else the body text. */
+export async function reasonOf(res: Response): Promise<string> {
+  const text = await res.text().catch(() => '');
+  try {
+    const j = JSON.parse(text) as { message?: unknown; error?: unknown };
+    if (typeof j.message === 'string') return j.message;
+    if (typeof j.error === 'string') return j.error;
+  } catch {
+    // not JSON: the text itself
+  }
+  return text.trim().slice(0, 500) || res.statusText || `HTTP ${res.status}`;
+}
+
+/** A request that must succeed: its body as JSON. */
+export async function callJson<T>(remote: Remote, path: string, opts: CallOptions = {}): Promise<T> {
+  const res = await call(remote, path, opts);
+  if (!res.ok) throw new RequestError(res.status, `${res.status} from ${path.split('?')[0]}: ${await reasonOf(res)}`);
+  return (await res.json()) as T;
+}
+
+/** A Connect unary call in JSON (querier.v1 and friends). */
+export function connectCall<T>(remote: Remote, method: string, message: unknown): Promise<T> {
+  return callJson<T>(remote, `/${method}`, {
+    method: 'POST',
+    body: JSON.stringify(message),
+    headers: { 'Content-Type': 'application/json' },
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
