@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ExportTraceServiceRequestSchema } from '../../gen/opentelemetry/proto/collector/trace/v1/trace_service_pb.ts';
 import type { AnyValue } from '../../gen/opentelemetry/proto/common/v1/common_pb.ts';
@@ -207,6 +207,104 @@ describe('self-tracing', () => {
     // Spans are exported in end order, so once /ready's span is in, the intake request's would be too.
     await waitFor('ready span', () => collector.spans.find((s) => s.name === 'GET /ready'), list);
     assert.equal(collector.spans.filter((s) => s.attributes['url.path'] === '/v1/traces').length, 0, list());
+  });
+});
+
+/** A port nothing listens on right now; the OTLP receiver must know its port before Hearth starts. */
+async function freePort(): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+interface StoredTrace {
+  traceId: string;
+  spans: Array<{ spanId: string; parentSpanId: string; service: string; name: string; kind: number; durationNanos: number | string }>;
+}
+
+describe('self-tracing into Hearth itself', () => {
+  test('Hearth stores its own spans through its OTLP receiver, and its request is found by trace ID', async () => {
+    const tmp = tempDir();
+    let hearth: HearthProcess | undefined;
+    try {
+      const otlpPort = await freePort();
+      hearth = await startHearth(
+        `
+receivers:
+  pyroscope: {}
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${otlpPort}
+exporters:
+  clickhouse:
+    path: ${JSON.stringify(tmp.dir)}
+extensions:
+  api: {}
+service:
+  extensions: [api]
+  http:
+    endpoint: 127.0.0.1:0
+  telemetry:
+    logs:
+      level: info
+    traces:
+      endpoint: http://127.0.0.1:${otlpPort}/v1/traces
+      batch_delay_ms: 100
+      service_name: hearth-self
+  pipelines:
+    profiles:
+      receivers: [pyroscope]
+      exporters: [clickhouse]
+    traces:
+      receivers: [otlp]
+      exporters: [clickhouse]
+`,
+        tmp.dir,
+      );
+      const traceId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+      const ingest = await send(`${hearth.url}/ingest?name=self.traced&format=pprof`, {
+        method: 'POST',
+        body: Buffer.from(encodePprof(cpuProfile())),
+        headers: { traceparent: `00-${traceId}-1122334455667788-01` },
+      });
+      assert.equal(ingest.status, 200, await ingest.text());
+
+      // The span reaches the store after the export interval and a flush: poll, as a user would.
+      let trace: StoredTrace | undefined;
+      let last = '';
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline) {
+        const res: Response = await fetch(`${hearth.url}/api/v1/traces/${traceId}`);
+        last = `${res.status} ${await res.clone().text()}`;
+        if (res.status === 200) {
+          const t = (await res.json()) as StoredTrace;
+          if (t.spans.some((s) => s.name === 'POST /ingest') && t.spans.some((s) => s.name === 'storage.flush')) {
+            trace = t;
+            break;
+          }
+        } else {
+          assert.equal(res.status, 404, last);
+          await res.arrayBuffer();
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok(trace, `Hearth's own request never showed up under its trace ID; last answer: ${last}\n${hearth.output().slice(-3000)}`);
+      const server = trace.spans.find((s) => s.name === 'POST /ingest')!;
+      assert.equal(server.service, 'hearth-self');
+      assert.equal(server.kind, 2);
+      assert.equal(server.parentSpanId, '1122334455667788');
+      assert.ok(Number(server.durationNanos) > 0);
+      const flush = trace.spans.find((s) => s.name === 'storage.flush')!;
+      assert.equal(flush.service, 'hearth-self');
+      // Taking the spans in is not traced, so no span of the trace intake ever joins a trace.
+      assert.ok(trace.spans.every((s) => !s.name.includes('/v1/traces')), JSON.stringify(trace.spans));
+    } finally {
+      await hearth?.stop();
+      tmp.remove();
+    }
   });
 });
 
