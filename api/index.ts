@@ -59,8 +59,8 @@ export const factory: ExtensionFactory<ApiConfig> = {
         await s?.release();
       },
       endpoints: () => [
-        { role: 'query', where: '/pyroscope/render', what: 'flame graphs, Pyroscope HTTP API' },
-        { role: 'query', where: '/querier.v1.QuerierService/', what: 'Grafana Pyroscope data source (Connect, gRPC)' },
+        { role: 'query', path: '/pyroscope/render', what: 'flame graphs, Pyroscope HTTP API' },
+        { role: 'query', path: '/querier.v1.QuerierService/', what: 'Grafana Pyroscope data source (Connect, gRPC)' },
         storeLocation(storeConfig),
       ],
     };

@@ -1,28 +1,48 @@
 /**
  * The `hearth` command. What a process does is whatever its config file says.
  *
- *   hearth start [--config FILE]   run the pipelines (default: ./pipelines.yaml)
- *   hearth validate FILE           check a config file and exit
+ *   hearth start [--config FILE] [--log-format json|pretty] [--log-level LEVEL]
+ *                                  run the pipelines (default: ./pipelines.yaml)
+ *   hearth validate [--print] FILE check a config file and exit; --print shows it resolved
  */
 import { existsSync } from 'node:fs';
 import { builtinComponents } from '../components.ts';
 import { ConfigError, loadConfig } from '../core/config.ts';
+import { resolvedYaml } from '../core/config-print.ts';
+import { createLogger, LOG_FORMATS, type LogFormatSetting } from '../core/logging.ts';
 import { Service } from '../core/service.ts';
 import { CLIENT_USAGE, isClientCommand, runClientCommand } from './commands/index.ts';
 
 const USAGE = `usage:
   hearth start [--config FILE]   run Hearth (default config: ./pipelines.yaml)
-  hearth validate FILE           check a config file without starting anything`;
+      --log-format json|pretty   log lines as JSON or for people (default: pretty on a terminal,
+                                 JSON otherwise; or service.telemetry.logs.format)
+      --log-level LEVEL          debug, info, warn or error (or service.telemetry.logs.level)
+  hearth validate [--print] FILE check a config file without starting anything; --print shows
+                                 it resolved, with every default, as YAML`;
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+/** The value of `--name VALUE` or `--name=VALUE` (or a short alias), if given. */
+function flag(args: string[], name: string, what: string, alias?: string): string | undefined {
+  const i = args.findIndex((a) => a === `--${name}` || (alias !== undefined && a === alias));
+  if (i >= 0) {
+    const v = args[i + 1];
+    if (!v) fail(`--${name} needs ${what}`);
+    return v;
+  }
+  const eq = args.find((a) => a.startsWith(`--${name}=`));
+  return eq?.slice(name.length + 3);
+}
+
+function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) fail(`--${name}: expected one of ${allowed.join(', ')}, got "${value}"`);
+  return value as T;
+}
 
 function configArg(args: string[]): string {
-  const i = args.findIndex((a) => a === '--config' || a === '-c');
-  if (i >= 0) {
-    const f = args[i + 1];
-    if (!f) fail('--config needs a file');
-    return f;
-  }
-  const eq = args.find((a) => a.startsWith('--config='));
-  return eq ? eq.slice('--config='.length) : 'pipelines.yaml';
+  return flag(args, 'config', 'a file', '-c') ?? 'pipelines.yaml';
 }
 
 function fail(message: string, code = 2): never {
@@ -41,7 +61,11 @@ function load(file: string) {
 }
 
 async function start(args: string[]): Promise<void> {
-  const service = new Service(load(configArg(args)));
+  const format = oneOf<LogFormatSetting>('log-format', flag(args, 'log-format', 'json or pretty'), LOG_FORMATS);
+  const level = oneOf('log-level', flag(args, 'log-level', 'a level'), LOG_LEVELS);
+  const config = load(configArg(args));
+  const logger = createLogger({ level: level ?? config.service.logLevel, format: format ?? config.service.logFormat });
+  const service = new Service(config, { logger });
   let signals = 0;
   const stop = (signal: string) => {
     // A second signal means "now": in-flight data may then be lost, as the user asked.
@@ -72,9 +96,14 @@ async function main(argv: string[]): Promise<void> {
     case 'start':
       return start(args);
     case 'validate': {
-      const file = args[0];
+      const print = args.includes('--print');
+      const file = args.find((a) => a !== '--print');
       if (!file) fail(USAGE);
       const cfg = load(file);
+      if (print) {
+        process.stdout.write(resolvedYaml(cfg));
+        return;
+      }
       process.stdout.write(`${file}: ok (${cfg.pipelines.length} pipeline${cfg.pipelines.length === 1 ? '' : 's'})\n`);
       return;
     }

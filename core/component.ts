@@ -47,6 +47,20 @@ export interface Component {
   start(host: Host): Promise<void>;
   /** Stops intake and flushes whatever is in flight. */
   shutdown(): Promise<void>;
+  /** What a person starting Hearth should know this component offers or keeps; called after start(). */
+  endpoints?(): Endpoint[];
+}
+
+/** One thing the start banner lists, grouped by role. */
+export interface Endpoint {
+  /** `ingest`: where clients send data; `query`: where they read it; `ui`: a page to open; `data`: where it is kept. */
+  role: 'ingest' | 'query' | 'ui' | 'data';
+  /** A path on the shared HTTP server (`/ingest`), shown joined to the server's URL. */
+  path?: string;
+  /** Anything else: a URL of another server (`nats://…`), a directory. */
+  location?: string;
+  /** What it is, in a few words. */
+  what: string;
 }
 
 export interface Receiver extends Component {}

@@ -28,6 +28,7 @@ import {
   type ResourceClaim,
   type Signal,
 } from './component.ts';
+import type { LogFormatSetting } from './logging.ts';
 import type { FactoryOf, Registry } from './registry.ts';
 import { resolveTracesTelemetry, TRACES_TELEMETRY_DEFAULTS, tracesTelemetrySchema, type TracesTelemetryConfig } from './telemetry-config.ts';
 
@@ -57,6 +58,8 @@ export interface ServiceConfig {
   extensions: string[];
   http: { endpoint: string; maxBodyBytes: number };
   logLevel: LogLevel;
+  /** `auto`: pretty on a terminal, JSON otherwise. */
+  logFormat: LogFormatSetting;
   /** service.telemetry.traces; absent when self-tracing is off. */
   traces?: TracesTelemetryConfig;
 }
@@ -71,6 +74,8 @@ export interface ResolvedConfig {
   service: ServiceConfig;
   /** Each process-wide resource that components declare with one agreed value (see ResourceClaim). */
   resources: Map<string, unknown>;
+  /** The service block as validated, defaults included, for printing the resolved config. */
+  serviceBlock: Record<string, unknown>;
 }
 
 export class ConfigError extends Error {
@@ -96,7 +101,7 @@ const SERVICE_DEFAULTS = {
   pipelines: {},
   extensions: [],
   http: { endpoint: '0.0.0.0:4040', max_body_bytes: 256 * 1024 * 1024 },
-  telemetry: { logs: { level: 'info' }, traces: TRACES_TELEMETRY_DEFAULTS },
+  telemetry: { logs: { level: 'info', format: 'auto' }, traces: TRACES_TELEMETRY_DEFAULTS },
 };
 
 const serviceSchema = z
@@ -112,7 +117,7 @@ const serviceSchema = z
       .strict(),
     telemetry: z
       .object({
-        logs: z.object({ level: z.enum(LOG_LEVELS) }).strict(),
+        logs: z.object({ level: z.enum(LOG_LEVELS), format: z.enum(['auto', 'json', 'pretty']) }).strict(),
         traces: tracesTelemetrySchema,
       })
       .strict(),
@@ -228,6 +233,7 @@ class ConfigParser {
       pipelines: service!.pipelines,
       service: service!.service,
       resources,
+      serviceBlock: service!.block,
     };
   }
 
@@ -336,7 +342,7 @@ class ConfigParser {
   private resolveService(
     top: { keyLine: number; value: unknown } | undefined,
     sections: Record<Section, SectionResult>,
-  ): { pipelines: ResolvedPipeline[]; service: ServiceConfig } | undefined {
+  ): { pipelines: ResolvedPipeline[]; service: ServiceConfig; block: Record<string, unknown> } | undefined {
     if (!top) {
       this.add(1, ['service'], 'missing required field');
       return undefined;
@@ -410,10 +416,12 @@ class ConfigParser {
     const data = checked.value as z.infer<typeof serviceSchema>;
     return {
       pipelines,
+      block: data,
       service: {
         extensions: data.extensions,
         http: { endpoint: data.http.endpoint, maxBodyBytes: data.http.max_body_bytes },
         logLevel: data.telemetry.logs.level,
+        logFormat: data.telemetry.logs.format,
         ...withTraces(resolveTracesTelemetry(data.telemetry.traces)),
       },
     };

@@ -7,11 +7,12 @@
  * listening, let receivers finish their requests, drain pipelines, flush exporters.
  */
 import type { FastifyInstance } from 'fastify';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics, Gauge } from 'prom-client';
 import type { Component, Consumers, CreateSettings, Exporter, Extension, Host, Processor, Receiver, Signal } from './component.ts';
 import type { ResolvedConfig } from './config.ts';
 import { createHttpServer, parseEndpoint } from './http.ts';
+import { createLogger, STARTED, startFacts } from './logging.ts';
 import { Pipeline, fanOut } from './pipeline.ts';
 import { startSelfTracing, type SelfTracing } from './telemetry.ts';
 
@@ -39,7 +40,7 @@ export class Service {
     readonly config: ResolvedConfig,
     private readonly opts: ServiceOptions = {},
   ) {
-    this.logger = opts.logger ?? pino({ level: config.service.logLevel });
+    this.logger = opts.logger ?? createLogger({ level: config.service.logLevel, format: config.service.logFormat });
     collectDefaultMetrics({ register: this.metrics, prefix: 'hearth_' });
     this.http = createHttpServer({ endpoint: opts.endpoint ?? config.service.http.endpoint, maxBodyBytes: config.service.http.maxBodyBytes, logger: this.logger });
     this.build();
@@ -134,8 +135,20 @@ export class Service {
     this.ready = true;
     const addr = this.http.server.address();
     const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host: '', port: 0 };
-    this.logger.info({ address: `${bound.host}:${bound.port}`, pipelines: this.pipelines.map((p) => p.id) }, 'hearth started');
+    this.logger.info(startFacts(bound, this.config.file, this.pipelines.map((p) => p.id), this.endpoints()), STARTED);
     return bound;
+  }
+
+  /** What the components describe of themselves, for the start banner. */
+  private endpoints(): Parameters<typeof startFacts>[3] {
+    const all: Parameters<typeof startFacts>[3] = [];
+    const add = (kind: string, m: Map<string, Component>) => {
+      for (const [id, c] of m) for (const endpoint of c.endpoints?.() ?? []) all.push({ component: `${kind}.${id}`, endpoint });
+    };
+    add('receivers', this.receivers);
+    add('exporters', this.exporters);
+    add('extensions', this.extensions);
+    return all;
   }
 
   shutdown(): Promise<void> {

@@ -9,7 +9,7 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import type { ResourceClaim } from '../core/component.ts';
+import type { Endpoint, ResourceClaim } from '../core/component.ts';
 import type { StoreOptions } from './store.ts';
 
 /** The store a process declares; its value is a StoreConfig. */
@@ -96,4 +96,19 @@ export function effectiveStoreConfig(own: OptionalStoreConfig, processStore: unk
 export function optionalStoreClaims(own: OptionalStoreConfig): ResourceClaim[] {
   if (!declaresStore(own)) return [{ resource: STORE_RESOURCE, key: '' }];
   return storeClaims(effectiveStoreConfig(own, undefined));
+}
+
+/** Where a store keeps its data, for the start banner; a URL is shown without credentials. */
+export function storeLocation(c: StoreConfig): Endpoint {
+  if (!c.url) return { role: 'data', location: resolve(c.path), what: `embedded ClickHouse (chDB), database ${c.database}` };
+  let where = c.url;
+  try {
+    const u = new URL(c.url);
+    u.username = '';
+    u.password = '';
+    where = u.toString();
+  } catch {
+    // Not a URL: the connection will say so; show it as written.
+  }
+  return { role: 'data', location: where, what: `ClickHouse server, database ${c.database}${c.cluster ? ` on cluster ${c.cluster}` : ''}` };
 }

@@ -9,7 +9,7 @@ import { counter, histogram } from '../../core/metrics.ts';
 import { acquireStore, type Store } from '../../storage/store.ts';
 import type { Writer } from '../../storage/writer.ts';
 import { SpanWriter } from '../../storage/span-writer.ts';
-import { defaultStoreConfig, storeClaims, storeOptions, storeSchema, type StoreConfig } from '../../storage/options.ts';
+import { defaultStoreConfig, storeClaims, storeLocation, storeOptions, storeSchema, type StoreConfig } from '../../storage/options.ts';
 import { UnavailableError } from '../../core/errors.ts';
 
 export interface ClickHouseExporterConfig extends StoreConfig {
@@ -44,6 +44,7 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
     const batches = counter(settings.metrics, 'hearth_exporter_clickhouse_batches_total', 'Batches written by the clickhouse exporter, by outcome.', ['exporter', 'outcome']);
     const latency = histogram(settings.metrics, 'hearth_exporter_clickhouse_write_seconds', 'Time from consume to committed insert.', ['exporter'], [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5]);
     return {
+      endpoints: () => [storeLocation(config)],
       async start() {
         store = await acquireStore(storeOptions(config), settings.logger);
         writer = store.createWriter(

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { consumerOf, type Consumer, type Consumers, type CreateSettings, Host, type Receiver, type ReceiverFactory } from '../../core/component.ts';
+import { consumerOf, type Consumer, type Consumers, type CreateSettings, type Endpoint, Host, type Receiver, type ReceiverFactory } from '../../core/component.ts';
 import { HearthError, UnavailableError } from '../../core/errors.ts';
 import type { Batch } from '../../core/model.ts';
 import { registerIngestRoutes } from './ingest.ts';
@@ -70,6 +70,13 @@ class PyroscopeReceiver implements Receiver, Intake {
   async start(host: Host): Promise<void> {
     registerIngestRoutes(host.http, this.config.paths.ingest, this);
     await registerPushService(host.http, this);
+  }
+
+  endpoints(): Endpoint[] {
+    return [
+      ...this.config.paths.ingest.map((path): Endpoint => ({ role: 'ingest', path, what: 'Pyroscope SDKs and agents (pprof, folded)' })),
+      { role: 'ingest', path: '/push.v1.PusherService/Push', what: 'Pyroscope Push API (Connect, gRPC)' },
+    ];
   }
 
   async shutdown(): Promise<void> {

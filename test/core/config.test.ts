@@ -432,6 +432,7 @@ describe('config resolution', () => {
       extensions: [],
       http: { endpoint: '0.0.0.0:4040', maxBodyBytes: 256 * 1024 * 1024 },
       logLevel: 'info',
+      logFormat: 'auto',
     });
     assert.deepEqual(cfg.pipelines, [
       { id: 'profiles', signal: 'profiles', receivers: ['pyroscope', 'scrape'], processors: ['relabel'], exporters: ['clickhouse'] },
@@ -510,6 +511,7 @@ describe('config resolution', () => {
       extensions: ['api'],
       http: { endpoint: '127.0.0.1:5050', maxBodyBytes: 1048576 },
       logLevel: 'debug',
+      logFormat: 'auto',
     });
     assert.equal(cfg.file, f);
   });
