@@ -15,11 +15,11 @@ const GOAPP = fileURLToPath(new URL('../fixtures/goapp/main.go', import.meta.url
 export const HAS_GO = spawnSync('go', ['version'], { stdio: 'ignore' }).status === 0;
 export const GO_SKIP = HAS_GO ? false : 'the Go toolchain (go) is not installed';
 
-/** Runs the Go fixture and returns the pprof files it wrote. */
-export async function goProfiles(dir: string, profiles = 3): Promise<Array<{ path: string; bytes: Buffer }>> {
+/** Runs the Go fixture and returns the pprof files it wrote; `extraArgs` go to the program (e.g. -span-id). */
+export async function goProfiles(dir: string, profiles = 3, extraArgs: string[] = []): Promise<Array<{ path: string; bytes: Buffer }>> {
   const out = await new Promise<string>((resolve, reject) => {
     // 200 ms per share of span work: enough CPU samples per span even on a busy machine.
-    const child = spawn('go', ['run', GOAPP, '-out', dir, '-profiles', String(profiles), '-span', '200ms'], {
+    const child = spawn('go', ['run', GOAPP, '-out', dir, '-profiles', String(profiles), '-span', '200ms', ...extraArgs], {
       // The build cache lives under HOME; without one, a cache in the temp dir still works.
       env: process.env.GOCACHE || process.env.HOME ? process.env : { ...process.env, GOCACHE: join(dir, '.gocache') },
       stdio: ['ignore', 'pipe', 'pipe'],

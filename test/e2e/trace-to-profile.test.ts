@@ -8,10 +8,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createClient } from '@connectrpc/connect';
 import { context, trace, type Span } from '@opentelemetry/api';
 import { ExportResultCode } from '@opentelemetry/core';
@@ -22,9 +19,8 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { QuerierService } from '../../gen/querier/v1/querier_pb.ts';
 import { samplesOf, selfFromLevels, selfWhere, sumWhere, type ReferenceSamples } from '../support/pprof-reference.ts';
 import { startHearth, tempDir, type HearthProcess } from '../support/hearth.ts';
-import { GO_SKIP, ingestPprof, tenantHeader, transportFor } from '../api/harness.ts';
+import { GO_SKIP, goProfiles, ingestPprof, tenantHeader, transportFor } from '../api/harness.ts';
 
-const GOAPP = fileURLToPath(new URL('../fixtures/goapp/main.go', import.meta.url));
 const TENANT = 'team-traces';
 const CPU = 'process_cpu:cpu:nanoseconds:cpu:nanoseconds';
 const SAMPLES = 'process_cpu:samples:count:cpu:nanoseconds';
@@ -64,25 +60,6 @@ service:
 `;
 }
 
-/** Runs the Go program once with the given span IDs; returns its one CPU profile. */
-async function goProfile(dir: string, spanIds: string[]): Promise<Buffer> {
-  const args = ['run', GOAPP, '-out', dir, '-profiles', '1', '-span', '300ms', '-trace-id', '-'];
-  for (const id of spanIds) args.push('-span-id', id);
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn('go', args, {
-      env: process.env.GOCACHE || process.env.HOME ? process.env : { ...process.env, GOCACHE: join(dir, '.gocache') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`go run exited with ${code}: ${stderr}`))));
-  });
-  return readFileSync(out.trim().split('\n')[0]);
-}
-
 /** Sends spans with the SDK's OTLP exporter, retrying a failed export as an SDK's retry would. */
 async function exportSpans(exporter: OTLPTraceExporter, spans: ReadableSpan[]): Promise<void> {
   const deadline = Date.now() + 60_000;
@@ -115,7 +92,8 @@ before(async () => {
   traceId = root.spanContext().traceId;
   rootId = root.spanContext().spanId;
   childIds.push(...children.map((c) => c.spanContext().spanId));
-  const pprof = await goProfile(tmp.dir, childIds);
+  // The samples get the SDK's span IDs and, as from Pyroscope's Go integration, no trace ID.
+  const [{ bytes: pprof }] = await goProfiles(tmp.dir, 1, ['-trace-id', '-', ...childIds.flatMap((id) => ['-span-id', id])]);
   for (const c of children) c.end();
   root.end();
   await provider.forceFlush();
