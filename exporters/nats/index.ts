@@ -12,9 +12,9 @@ import { PayloadTooLargeError, UnavailableError } from '../../core/errors.ts';
 import { counter, gauge, histogram } from '../../core/metrics.ts';
 import type { Batch } from '../../core/model.ts';
 import { encodeBatch } from '../../formats/batch/index.ts';
-import { connectionSchema, defaultConnectionConfig, NatsLink, type ConnectionConfig } from './connection.ts';
-import { SUBJECT_PREFIX, profileSubject } from './subject.ts';
-import { ensureStream, type WantedStream } from './stream.ts';
+import { connectionSchema, defaultConnectionConfig, NatsLink, type ConnectionConfig } from '../../core/nats/connection.ts';
+import { SUBJECT_PREFIX, profileSubject } from '../../core/nats/subject.ts';
+import { ensureStream, type WantedStream } from '../../core/nats/stream.ts';
 
 export interface StreamSettings {
   name: string;

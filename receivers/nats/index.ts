@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { consumerOf, type Consumer, type Consumers, type CreateSettings, type Receiver, type ReceiverFactory } from '../../core/component.ts';
-import { connectionSchema, defaultConnectionConfig, type ConnectionConfig } from '../../exporters/nats/connection.ts';
-import { SUBJECT_PREFIX } from '../../exporters/nats/subject.ts';
+import { connectionSchema, defaultConnectionConfig, type ConnectionConfig } from '../../core/nats/connection.ts';
+import { SUBJECT_PREFIX } from '../../core/nats/subject.ts';
 import { Ingester } from './ingester.ts';
 
 export interface DeadLetterConfig {

@@ -28,8 +28,8 @@ import { HearthError } from '../../core/errors.ts';
 import { counter, gauge } from '../../core/metrics.ts';
 import type { Batch } from '../../core/model.ts';
 import { decodeBatch } from '../../formats/batch/index.ts';
-import { NatsLink } from '../../exporters/nats/connection.ts';
-import { ensureStream, isNotFound } from '../../exporters/nats/stream.ts';
+import { NatsLink } from '../../core/nats/connection.ts';
+import { ensureStream, isNotFound } from '../../core/nats/stream.ts';
 import type { NatsReceiverConfig } from './index.ts';
 
 type PoisonReason = 'undecodable' | 'rejected' | 'failed';

@@ -14,7 +14,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { createUser } from '@nats-io/nkeys';
 import factory, { type NatsExporterConfig } from '../../exporters/nats/index.ts';
 import receiverFactory from '../../receivers/nats/index.ts';
-import { profileSubject, subjectToken, tokenName } from '../../exporters/nats/subject.ts';
+import { profileSubject, subjectToken, tokenName } from '../../core/nats/subject.ts';
 import { decodeBatch } from '../../formats/batch/index.ts';
 import { HearthError } from '../../core/errors.ts';
 import type { Exporter, Host } from '../../core/component.ts';
