@@ -113,6 +113,17 @@ async function waitFor<T>(what: string, find: () => T | undefined, seen: () => s
   }
 }
 
+/** Adds a service.telemetry.traces block next to the logs block of a config. */
+function withSelfTracing(config: string, endpoint: string, serviceName: string): string {
+  const out = config.replace(
+    /( +)logs:\n +level: info\n/,
+    (m, indent: string) =>
+      `${m}${indent}traces:\n${indent}  endpoint: ${endpoint}\n${indent}  batch_delay_ms: 100\n${indent}  service_name: ${serviceName}\n`,
+  );
+  assert.notEqual(out, config, 'the config has a service.telemetry.logs block to put traces beside');
+  return out;
+}
+
 describe('self-tracing', () => {
   let collector: Awaited<ReturnType<typeof startCollector>>;
   let hearth: HearthProcess;
@@ -121,11 +132,7 @@ describe('self-tracing', () => {
   before(async () => {
     collector = await startCollector();
     tmp = tempDir();
-    const config = singleNodeConfig(tmp.dir).replace(
-      /( +)logs:\n +level: info\n/,
-      (m, indent: string) =>
-        `${m}${indent}traces:\n${indent}  endpoint: ${collector.url}\n${indent}  batch_delay_ms: 100\n${indent}  service_name: hearth-under-test\n`,
-    );
+    const config = withSelfTracing(singleNodeConfig(tmp.dir), collector.url, 'hearth-under-test');
     assert.match(config, /traces:\n\s+endpoint: http/);
     hearth = await startHearth(config, tmp.dir);
   });
@@ -230,40 +237,12 @@ describe('self-tracing into Hearth itself', () => {
     let hearth: HearthProcess | undefined;
     try {
       const otlpPort = await freePort();
-      hearth = await startHearth(
-        `
-receivers:
-  pyroscope: {}
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:${otlpPort}
-exporters:
-  clickhouse:
-    path: ${JSON.stringify(tmp.dir)}
-extensions:
-  api: {}
-service:
-  extensions: [api]
-  http:
-    endpoint: 127.0.0.1:0
-  telemetry:
-    logs:
-      level: info
-    traces:
-      endpoint: http://127.0.0.1:${otlpPort}/v1/traces
-      batch_delay_ms: 100
-      service_name: hearth-self
-  pipelines:
-    profiles:
-      receivers: [pyroscope]
-      exporters: [clickhouse]
-    traces:
-      receivers: [otlp]
-      exporters: [clickhouse]
-`,
-        tmp.dir,
+      // The single-node config plus the OTLP receiver on a port of its own, feeding a traces pipeline.
+      const config = singleNodeConfig(tmp.dir, '    traces:\n      receivers: [otlp]\n      exporters: [clickhouse]\n').replace(
+        'receivers:\n  pyroscope: {}\n',
+        `receivers:\n  pyroscope: {}\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:${otlpPort}\n`,
       );
+      hearth = await startHearth(withSelfTracing(config, `http://127.0.0.1:${otlpPort}/v1/traces`, 'hearth-self'), tmp.dir);
       const traceId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
       const ingest = await send(`${hearth.url}/ingest?name=self.traced&format=pprof`, {
         method: 'POST',
