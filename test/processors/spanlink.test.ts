@@ -4,10 +4,14 @@ import { pino } from 'pino';
 import { Profile as PprofProfile, Label } from 'pprof-format';
 import { Registry } from 'prom-client';
 import type { Batch, Labels, Profile } from '../../core/model.ts';
-import { decodePprof } from '../../formats/pprof/index.ts';
 import { factory } from '../../processors/spanlink/index.ts';
 import { CORPUS_SKIP, corpusFile } from '../support/corpus.ts';
 import { rawPprof } from '../support/pprof-reference.ts';
+import { createClient } from '@connectrpc/connect';
+import { QuerierService } from '../../gen/querier/v1/querier_pb.ts';
+import { decodePprof, encodePprof } from '../../formats/pprof/index.ts';
+import { singleNodeConfig, startHearth, tempDir } from '../support/hearth.ts';
+import { ingestPprof, transportFor } from '../api/harness.ts';
 
 function create(config = factory.defaultConfig()) {
   const metrics = new Registry();
@@ -51,36 +55,44 @@ function totalsBySpan(p: Profile): Map<string | undefined, number> {
   return out;
 }
 
+/**
+ * go.cpu.labels.pprof carries otel-profiling-go's `profile_id` span label on 475 of 480 samples.
+ * This renames it to `spanID` and adds an upper-case `traceID` (the span ID twice), as clients that
+ * spell them so would send them; the pprof decoder knows neither name, so they reach spanlink as
+ * labels. The expected CPU time per span comes from the pprof-format package, not from Hearth.
+ */
+function renamedGoProfile(timeNanos?: bigint) {
+  const original = PprofProfile.decode(rawPprof(corpusFile('grafana-pyroscope/go.cpu.labels.pprof')));
+  const str = (i: unknown) => original.stringTable.strings[Number(i)];
+  const cpu = original.sampleType.findIndex((t) => str(t.type) === 'cpu');
+  const expected = new Map<string | undefined, number>();
+  const expectedTrace = new Map<string, string>();
+  const spanIdKey = original.stringTable.dedup('spanID');
+  const traceIdKey = original.stringTable.dedup('traceID');
+  let labelled = 0;
+  for (const sample of original.sample) {
+    const span = sample.label.find((l) => str(l.key) === 'profile_id');
+    const id = span ? str(span.str) : undefined;
+    const value = Number(sample.value[cpu]);
+    expected.set(id, (expected.get(id) ?? 0) + value);
+    if (span && id) {
+      labelled++;
+      span.key = spanIdKey;
+      const trace = `${id}${id}`.toUpperCase();
+      expectedTrace.set(id, trace.toLowerCase());
+      sample.label.push(new Label({ key: traceIdKey, str: original.stringTable.dedup(trace) }));
+    }
+  }
+  assert.equal(labelled, 475);
+  assert.ok(expected.size > 2, 'the profile has several spans');
+  if (timeNanos !== undefined) original.timeNanos = timeNanos;
+  return { bytes: original.encode(), expected, expectedTrace };
+}
+
 describe('spanlink processor', () => {
   test('real Go profile: span and trace labels under other spellings become per-sample IDs', { skip: CORPUS_SKIP }, async () => {
-    // go.cpu.labels.pprof carries otel-profiling-go's `profile_id` span label on 475 of 480 samples.
-    // The test renames it to `spanID` and adds an upper-case `traceID`, as clients that spell them
-    // so would send them; the pprof decoder knows neither name, so they reach spanlink as labels.
-    const original = PprofProfile.decode(rawPprof(corpusFile('grafana-pyroscope/go.cpu.labels.pprof')));
-    const str = (i: unknown) => original.stringTable.strings[Number(i)];
-    const cpu = original.sampleType.findIndex((t) => str(t.type) === 'cpu');
-    const expected = new Map<string | undefined, number>();
-    const expectedTrace = new Map<string, string>();
-    const spanIdKey = original.stringTable.dedup('spanID');
-    const traceIdKey = original.stringTable.dedup('traceID');
-    let labelled = 0;
-    for (const sample of original.sample) {
-      const span = sample.label.find((l) => str(l.key) === 'profile_id');
-      const id = span ? str(span.str) : undefined;
-      const value = Number(sample.value[cpu]);
-      expected.set(id, (expected.get(id) ?? 0) + value);
-      if (span && id) {
-        labelled++;
-        span.key = spanIdKey;
-        const trace = `${id}${id}`.toUpperCase();
-        expectedTrace.set(id, trace.toLowerCase());
-        sample.label.push(new Label({ key: traceIdKey, str: original.stringTable.dedup(trace) }));
-      }
-    }
-    assert.equal(labelled, 475);
-    assert.ok(expected.size > 2, 'the profile has several spans');
-
-    const decoded = decodePprof(original.encode());
+    const { bytes, expected, expectedTrace } = renamedGoProfile();
+    const decoded = decodePprof(bytes);
     assert.ok(decoded.sampleLabelSets.some((s) => 'spanID' in s), 'the renamed label reaches the processor as a sample label');
     const { processor, invalid } = create();
     const out = (await processor.process(batchOf(decoded)))!;
@@ -191,6 +203,57 @@ describe('spanlink processor', () => {
       { span_id_labels: [], trace_id_labels: [], extra: 1 },
     ]) {
       assert.equal(factory.schema.safeParse(bad).success, false, JSON.stringify(bad));
+    }
+  });
+});
+
+describe('spanlink in a running Hearth', () => {
+  test('span IDs under other spellings, per sample or per series, are found by SelectMergeSpanProfile', { skip: CORPUS_SKIP }, async () => {
+    const tmp = tempDir();
+    const config = singleNodeConfig(tmp.dir)
+      .replace('exporters:\n  clickhouse:', 'processors:\n  spanlink: {}\nexporters:\n  clickhouse:')
+      .replace('      receivers: [pyroscope]\n', '      receivers: [pyroscope]\n      processors: [spanlink]\n');
+    assert.match(config, /processors: \[spanlink\]/);
+    const hearth = await startHearth(config, tmp.dir);
+    try {
+      const now = Date.now();
+      const tenant = 'spanlink-e2e';
+      const { bytes, expected, expectedTrace } = renamedGoProfile(BigInt(now - 60_000) * 1_000_000n);
+      await ingestPprof(hearth.url, tenant, 'spanlinked.app', bytes);
+      // A whole profile in one span, named by a series label in `/ingest?name=`.
+      const whole = tinyProfile([{}], [
+        { stack: 0, values: [70_000_000], labelSet: 0 },
+        { stack: 1, values: [20_000_000], labelSet: 0 },
+      ]);
+      whole.timeNanos = BigInt(now - 30_000) * 1_000_000n;
+      await ingestPprof(hearth.url, tenant, 'spanlinked.app{spanID=FF,span_name=checkout}', encodePprof(whole));
+
+      const q = createClient(QuerierService, transportFor('Connect JSON', hearth.url));
+      const h = { headers: { 'X-Scope-OrgID': tenant } };
+      const base = {
+        profileTypeID: 'process_cpu:cpu:nanoseconds:cpu:nanoseconds',
+        labelSelector: '{service_name="spanlinked.app"}',
+        start: BigInt(now - 3_600_000),
+        end: BigInt(now + 60_000),
+      };
+      const spans = [...expected.keys()].filter((k): k is string => k !== undefined);
+      for (const id of spans.slice(0, 3)) {
+        const one = await q.selectMergeSpanProfile({ ...base, spanSelector: [id] }, h);
+        assert.equal(Number(one.flamegraph!.total), expected.get(id), id);
+        const byTrace = await q.selectMergeStacktraces({ ...base, traceIdSelector: [expectedTrace.get(id)!] }, h);
+        assert.equal(Number(byTrace.flamegraph!.total), expected.get(id), `trace of ${id}`);
+      }
+      const all = await q.selectMergeSpanProfile({ ...base, spanSelector: spans }, h);
+      assert.equal(Number(all.flamegraph!.total), spans.reduce((n, id) => n + expected.get(id)!, 0));
+      const series = await q.selectMergeSpanProfile({ ...base, spanSelector: ['00000000000000ff'] }, h);
+      assert.equal(Number(series.flamegraph!.total), 90_000_000);
+
+      const names = await q.labelNames({ matchers: [base.labelSelector], start: base.start, end: base.end }, h);
+      assert.ok(names.names.includes('span_name'), names.names.join());
+      for (const moved of ['spanID', 'traceID']) assert.ok(!names.names.includes(moved), `${moved} is not a label: ${names.names.join()}`);
+    } finally {
+      await hearth.stop();
+      tmp.remove();
     }
   });
 });
