@@ -130,3 +130,172 @@ export function v19Profile(service: string, now: bigint): V19Fixture {
   ]);
   return { bytes: toBinary(ExportProfilesServiceRequestV19Schema, req), service, self, total: 87_000_000 };
 }
+
+// ---- a v1.10 request exercising strindex refs, links, sample attributes and partial success ----
+
+import { ExportProfilesServiceRequestSchema } from '../../gen/opentelemetry/proto/collector/profiles/v1development/profiles_service_pb.ts';
+import { ProfileSchema, ResourceProfilesSchema, SampleSchema, ScopeProfilesSchema } from '../../gen/opentelemetry/proto/profiles/v1development/profiles_pb.ts';
+import { ExportTraceServiceRequestSchema, type ExportTraceServiceRequest } from '../../gen/opentelemetry/proto/collector/trace/v1/trace_service_pb.ts';
+import { ResourceSpansSchema, ScopeSpansSchema, SpanSchema, Span_SpanKind, Status_StatusCode } from '../../gen/opentelemetry/proto/trace/v1/trace_pb.ts';
+
+export const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+export const SPAN_ID = '00f067aa0ba902b7';
+
+function sv(value: string) {
+  return create(AnyValueSchema, { value: { case: 'stringValue', value } });
+}
+function iv(value: bigint) {
+  return create(AnyValueSchema, { value: { case: 'intValue', value } });
+}
+
+/**
+ * Two profiles: the first good (CPU samples with timestamps only, a link, thread and custom
+ * labels, resource keys given by key_strindex and values by string_value_strindex), the second
+ * with a stack index outside the table, which must be refused alone.
+ */
+export function richProfilesRequest(now: bigint): ExportProfilesServiceRequest {
+  const strings = ['', 'samples', 'count', 'cpu', 'nanoseconds', 'main', 'handle', 'thread.name', 'thread.id', 'process.context.label.route', 'service.name', 'checkout', 'process.pid', 'libc.so.6', 'cpu.logical_number'];
+  const idx = (x: string) => strings.indexOf(x);
+  const dictionary = create(ProfilesDictionarySchema, {
+    stringTable: strings,
+    mappingTable: [create(MappingSchema), create(MappingSchema, { filenameStrindex: idx('libc.so.6') })],
+    functionTable: [create(FunctionSchema), create(FunctionSchema, { nameStrindex: idx('main') }), create(FunctionSchema, { nameStrindex: idx('handle') })],
+    locationTable: [
+      create(LocationSchema),
+      create(LocationSchema, { lines: [create(LineSchema, { functionIndex: 1 })] }),
+      create(LocationSchema, { lines: [create(LineSchema, { functionIndex: 2 })] }),
+      create(LocationSchema, { mappingIndex: 1, address: 0x1f00n }),
+    ],
+    stackTable: [create(StackSchema), create(StackSchema, { locationIndices: [2, 1] }), create(StackSchema, { locationIndices: [3, 1] })],
+    linkTable: [create(LinkSchema), create(LinkSchema, { traceId: Buffer.from(TRACE_ID, 'hex'), spanId: Buffer.from(SPAN_ID, 'hex') })],
+    attributeTable: [
+      create(KeyValueAndUnitSchema),
+      create(KeyValueAndUnitSchema, { keyStrindex: idx('thread.name'), value: sv('worker') }),
+      create(KeyValueAndUnitSchema, { keyStrindex: idx('thread.id'), value: iv(4242n) }),
+      create(KeyValueAndUnitSchema, { keyStrindex: idx('process.context.label.route'), value: sv('/pay') }),
+      create(KeyValueAndUnitSchema, { keyStrindex: idx('cpu.logical_number'), value: iv(3n) }),
+    ],
+  });
+  const cpu = (samples: ReturnType<typeof create<typeof SampleSchema>>[]) =>
+    create(ProfileSchema, {
+      sampleType: create(ValueTypeSchema, { typeStrindex: idx('samples'), unitStrindex: idx('count') }),
+      periodType: create(ValueTypeSchema, { typeStrindex: idx('cpu'), unitStrindex: idx('nanoseconds') }),
+      period: 50_000_000n,
+      timeUnixNano: now,
+      durationNano: 5_000_000_000n,
+      samples,
+    });
+  return create(ExportProfilesServiceRequestSchema, {
+    dictionary,
+    resourceProfiles: [
+      create(ResourceProfilesSchema, {
+        resource: {
+          attributes: [
+            create(KeyValueSchema, { keyStrindex: idx('service.name'), value: create(AnyValueSchema, { value: { case: 'stringValueStrindex', value: idx('checkout') } }) }),
+            create(KeyValueSchema, { key: 'process.pid', value: iv(77n) }),
+            create(KeyValueSchema, { key: 'deployment.environment', value: sv('prod') }),
+          ],
+        },
+        scopeProfiles: [
+          create(ScopeProfilesSchema, {
+            scope: { name: 'ebpf-profiler', attributes: [create(KeyValueSchema, { key: 'scope.kind', value: sv('native') })] },
+            profiles: [
+              cpu([
+                create(SampleSchema, { stackIndex: 1, attributeIndices: [1, 2, 3, 4], linkIndex: 1, timestampsUnixNano: [now, now + 1n, now + 2n] }),
+                create(SampleSchema, { stackIndex: 2, attributeIndices: [1, 2], timestampsUnixNano: [now + 3n] }),
+                create(SampleSchema, { stackIndex: 1, values: [2n], timestampsUnixNano: [now + 4n] }),
+              ]),
+              cpu([create(SampleSchema, { stackIndex: 99, timestampsUnixNano: [now] })]),
+            ],
+          }),
+        ],
+      }),
+    ],
+  });
+}
+
+export interface ExpectedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  serviceName: string;
+  name: string;
+  kind: number;
+  startNanos: bigint;
+  durationNanos: bigint;
+  statusCode: number;
+  statusMessage: string;
+  attributes: Record<string, string>;
+}
+
+/** Spans of two services, and one span without a valid ID that must be refused alone. */
+export function tracesFixture(now: bigint): { request: ExportTraceServiceRequest; json: string; expected: ExpectedSpan[] } {
+  type Def = { svc: string; traceId: string; spanId: string; parent: string; name: string; kind: number; start: bigint; end: bigint; code: number; msg: string; attrs: Record<string, string> };
+  const spans: Def[] = [
+    { svc: 'frontend', traceId: TRACE_ID, spanId: SPAN_ID, parent: '', name: 'GET /pay', kind: Span_SpanKind.SERVER, start: now, end: now + 9_000_000n, code: Status_StatusCode.OK, msg: '', attrs: { 'http.route': '/pay' } },
+    { svc: 'frontend', traceId: TRACE_ID, spanId: '1111111111111111', parent: SPAN_ID, name: 'db', kind: Span_SpanKind.CLIENT, start: now + 1_000_000n, end: now + 4_000_000n, code: Status_StatusCode.ERROR, msg: 'timeout', attrs: { 'db.system': 'postgresql' } },
+    { svc: 'payments', traceId: TRACE_ID, spanId: '2222222222222222', parent: SPAN_ID, name: 'charge', kind: Span_SpanKind.INTERNAL, start: now + 2_000_000n, end: now + 3_000_000n, code: Status_StatusCode.UNSET, msg: '', attrs: {} },
+  ];
+  const bad: Def = { svc: 'payments', traceId: '', spanId: '3333333333333333', parent: '', name: 'no trace id', kind: 1, start: now, end: now, code: 0, msg: '', attrs: {} };
+  const bySvc = (svc: string) => [...spans, bad].filter((s) => s.svc === svc);
+  const request = create(ExportTraceServiceRequestSchema, {
+    resourceSpans: ['frontend', 'payments'].map((svc) =>
+      create(ResourceSpansSchema, {
+        resource: { attributes: [create(KeyValueSchema, { key: 'service.name', value: sv(svc) }), create(KeyValueSchema, { key: 'host.name', value: sv('h1') })] },
+        scopeSpans: [
+          create(ScopeSpansSchema, {
+            spans: bySvc(svc).map((s) =>
+              create(SpanSchema, {
+                traceId: Buffer.from(s.traceId, 'hex'),
+                spanId: Buffer.from(s.spanId, 'hex'),
+                parentSpanId: Buffer.from(s.parent, 'hex'),
+                name: s.name,
+                kind: s.kind,
+                startTimeUnixNano: s.start,
+                endTimeUnixNano: s.end,
+                attributes: Object.entries(s.attrs).map(([key, v]) => create(KeyValueSchema, { key, value: sv(v) })),
+                status: { code: s.code, message: s.msg },
+              }),
+            ),
+          }),
+        ],
+      }),
+    ),
+  });
+  // OTLP/JSON by hand: hex IDs, which protobuf's generic JSON mapping (base64) would not give.
+  const json = JSON.stringify({
+    resourceSpans: ['frontend', 'payments'].map((svc) => ({
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: svc } }, { key: 'host.name', value: { stringValue: 'h1' } }] },
+      scopeSpans: [
+        {
+          scope: { name: 'test' },
+          spans: bySvc(svc).map((s) => ({
+            traceId: s.traceId,
+            spanId: s.spanId,
+            parentSpanId: s.parent,
+            name: s.name,
+            kind: s.kind,
+            startTimeUnixNano: String(s.start),
+            endTimeUnixNano: String(s.end),
+            attributes: Object.entries(s.attrs).map(([key, v]) => ({ key, value: { stringValue: v } })),
+            status: { code: s.code, message: s.msg },
+          })),
+        },
+      ],
+    })),
+  });
+  const expected: ExpectedSpan[] = spans.map((s) => ({
+    traceId: s.traceId,
+    spanId: s.spanId,
+    parentSpanId: s.parent,
+    serviceName: s.svc,
+    name: s.name,
+    kind: s.kind,
+    startNanos: s.start,
+    durationNanos: s.end - s.start,
+    statusCode: s.code,
+    statusMessage: s.msg,
+    attributes: { ...s.attrs, 'host.name': 'h1' },
+  }));
+  return { request, json, expected };
+}
