@@ -5,11 +5,11 @@
  * (selector errors are InvalidArgument with the position) and shapes the result as Pyroscope
  * does, so that Grafana's Pyroscope data source can use Hearth as it is.
  */
-import { Code, ConnectError, type ConnectRouter, type HandlerContext } from '@connectrpc/connect';
+import { Code, ConnectError, type ConnectRouter } from '@connectrpc/connect';
 import { fromBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import { toConnectError } from '../core/connect-errors.ts';
 import { BadRequestError } from '../core/errors.ts';
-import { tenantOf } from '../core/http.ts';
+import { tenantOfCall } from '../core/connect-tenant.ts';
 import { diffFlameGraph, toTreeBytes, type FlameGraph as FlameGraphData, type FlameGraphDiff as FlameGraphDiffData } from '../formats/flamegraph/index.ts';
 import { ProfileSchema } from '../gen/google/v1/profile_pb.ts';
 import {
@@ -27,10 +27,6 @@ import { labelMatchers, matcherSets, maxNodesOf, metadataRange, profileTypeOf, s
 
 /** The labels Pyroscope derives from every series' profile type and service. */
 export const HIDDEN_LABEL_NAMES = [...TYPE_LABEL_NAMES, '__service_name__'].sort();
-
-export function tenantOfContext(ctx: HandlerContext): string {
-  return tenantOf({ 'x-scope-orgid': ctx.requestHeader.get('x-scope-orgid') ?? undefined });
-}
 
 /** Runs a handler body with errors mapped to Connect codes. */
 async function guarded<T>(fn: () => Promise<T>): Promise<T> {
@@ -112,7 +108,7 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
     router.service(QuerierService, {
       profileTypes: (req, ctx) =>
         guarded(async () => {
-          const tenant = tenantOfContext(ctx);
+          const tenant = tenantOfCall(ctx);
           const { start, end } = metadataRange(req.start, req.end);
           const types = await engine().profileTypes(tenant, start, end);
           return {
@@ -125,7 +121,7 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
 
       labelNames: (req, ctx) =>
         guarded(async () => {
-          const tenant = tenantOfContext(ctx);
+          const tenant = tenantOfCall(ctx);
           const { start, end } = metadataRange(req.start, req.end);
           const db = engine();
           const names = new Set<string>();
@@ -136,7 +132,7 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
 
       labelValues: (req, ctx) =>
         guarded(async () => {
-          const tenant = tenantOfContext(ctx);
+          const tenant = tenantOfCall(ctx);
           if (!req.name) throw new BadRequestError('name is required');
           const { start, end } = metadataRange(req.start, req.end);
           const db = engine();
@@ -147,7 +143,7 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
 
       series: (req, ctx) =>
         guarded(async () => {
-          const tenant = tenantOfContext(ctx);
+          const tenant = tenantOfCall(ctx);
           const { start, end } = metadataRange(req.start, req.end);
           const refs = await engine().series(tenant, matcherSets(req.matchers), start, end);
           const wanted = req.labelNames.length ? new Set(req.labelNames) : undefined;
@@ -168,13 +164,13 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
 
       selectMergeStacktraces: (req, ctx) =>
         guarded(async () => {
-          const { selection, merged } = await mergeFor(req, tenantOfContext(ctx));
+          const { selection, merged } = await mergeFor(req, tenantOfCall(ctx));
           return formatted(merged, req.format, req.maxNodes, selection, req.profileTypeID);
         }),
 
       selectMergeSpanProfile: (req, ctx) =>
         guarded(async () => {
-          const tenant = tenantOfContext(ctx);
+          const tenant = tenantOfCall(ctx);
           const spans = req.spanSelector.filter((s) => s !== '');
           if (!spans.length) throw new BadRequestError('span_selector must name at least one span');
           const { selection } = selectionOf(tenant, { ...req, spanSelector: spans });
@@ -187,7 +183,7 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
 
       selectMergeProfile: (req, ctx) =>
         guarded(async () => {
-          const tenant = tenantOfContext(ctx);
+          const tenant = tenantOfCall(ctx);
           const { selection, profileType } = selectionOf(tenant, req);
           const merged = await engine().mergeStacks(selection);
           return fromBinary(ProfileSchema, mergedToPprof(merged, profileType, selection.start, selection.end));
@@ -195,7 +191,7 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
 
       selectSeries: (req, ctx) =>
         guarded(async () => {
-          const tenant = tenantOfContext(ctx);
+          const tenant = tenantOfCall(ctx);
           const { selection } = selectionOf(tenant, req);
           if (!(req.step > 0)) throw new BadRequestError('step must be a positive number of seconds');
           if (req.exemplarType === ExemplarType.SPAN) throw new ConnectError('exemplar type span is not implemented', Code.Unimplemented);
@@ -213,7 +209,7 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
 
       diff: (req, ctx) =>
         guarded(async () => {
-          const tenant = tenantOfContext(ctx);
+          const tenant = tenantOfCall(ctx);
           if (!req.left || !req.right) throw new BadRequestError('left and right are both required');
           const left = profileTypeOf(req.left.profileTypeID);
           const right = profileTypeOf(req.right.profileTypeID);
@@ -225,13 +221,13 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
 
       getProfileStats: (_req, ctx) =>
         guarded(async () => {
-          const stats = await engine().profileStats(tenantOfContext(ctx));
+          const stats = await engine().profileStats(tenantOfCall(ctx));
           return { dataIngested: stats.ingested, oldestProfileTime: BigInt(stats.oldest), newestProfileTime: BigInt(stats.newest) };
         }),
 
       analyzeQuery: (req, ctx) =>
         guarded(async () => {
-          const tenant = tenantOfContext(ctx);
+          const tenant = tenantOfCall(ctx);
           const { start, end } = selectRange(req.start, req.end);
           const a = await engine().analyze(tenant, labelMatchers(req.query), start, end);
           return {

@@ -5,14 +5,14 @@
 import { Code, ConnectError, type ConnectRouter } from '@connectrpc/connect';
 import { toConnectError } from '../core/connect-errors.ts';
 import { SettingsService } from '../gen/settings/v1/setting_pb.ts';
-import { tenantOfContext } from './querier.ts';
+import { tenantOfCall } from '../core/connect-tenant.ts';
 
 export function settingsRoutes(): (router: ConnectRouter) => void {
   return (router) => {
     router.service(SettingsService, {
       async get(_req, ctx) {
         try {
-          tenantOfContext(ctx);
+          tenantOfCall(ctx);
         } catch (err) {
           throw toConnectError(err);
         }

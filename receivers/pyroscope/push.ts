@@ -8,7 +8,7 @@ import { fastifyConnectPlugin } from '@connectrpc/connect-fastify';
 import type { FastifyInstance } from 'fastify';
 import { toConnectError } from '../../core/connect-errors.ts';
 import { BadRequestError } from '../../core/errors.ts';
-import { tenantOf } from '../../core/http.ts';
+import { tenantOfCall } from '../../core/connect-tenant.ts';
 import type { Batch, Labels } from '../../core/model.ts';
 import { decodePprof } from '../../formats/pprof/index.ts';
 import { PusherService, type PushRequest } from '../../gen/push/v1/push_pb.ts';
@@ -43,7 +43,7 @@ export function pushRoutes(intake: Intake): (router: ConnectRouter) => void {
       async push(req, ctx) {
         try {
           await intake.admit(async () => {
-            const tenant = tenantOf({ 'x-scope-orgid': ctx.requestHeader.get('x-scope-orgid') ?? undefined });
+            const tenant = tenantOfCall(ctx);
             await intake.deliver(pushBatches(req, tenant, intake, BigInt(Date.now()) * 1_000_000n));
           });
           return {};
