@@ -10,7 +10,7 @@ import { mkdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHearth, tempDir, type HearthProcess } from '../support/hearth.ts';
 import { freePort, startNats, type NatsServer } from '../support/nats.ts';
-import { activeTargets, buildGoapp, getJson, hasGo, hasNats, startGoapp, waitFor, type GoApp, type TargetView } from './scrape-support.ts';
+import { activeTargets, buildGoapp, getJson, hasGo, hasNats, scrapeNodeConfig, startGoapp, waitFor, type GoApp, type TargetView } from './scrape-support.ts';
 
 interface StoredProfile {
   id: string;
@@ -57,51 +57,26 @@ describe('scrape receiver: discovery and target health', { skip: (!hasGo && 'go 
       { targets: [`127.0.0.1:${deadPort}`], labels: { service_name: 'nothing-there' } },
       { targets: [`127.0.0.1:${app.port}`], labels: { service_name: 'goapp-ignored', skip: 'yes' } },
     ]);
-    const data = join(tmp.dir, 'data');
+    const goroutineOnly = { process_cpu: { enabled: false }, memory: { enabled: false }, mutex: { enabled: false }, block: { enabled: false } };
     hearth = await startHearth(
-      `
-receivers:
-  scrape:
-    scrape_configs:
-      - job_name: files
-        scrape_interval: 2s
-        scrape_timeout: 1s
-        file_sd_configs:
-          - files: [${JSON.stringify(join(sdDir, '*.json'))}]
-            refresh_interval: 1m
-        relabel_configs:
-          - source_labels: [skip]
-            regex: yes
-            action: drop
-          - source_labels: [__meta_filepath]
-            regex: '.*/([^/]+)[.]json'
-            target_label: sd_file
-        profiling_config:
-          pprof_config:
-            process_cpu: { enabled: false }
-            memory: { enabled: false }
-            mutex: { enabled: false }
-            block: { enabled: false }
-      - job_name: nats
-        scrape_interval: 3s
-        static_configs:
-          - targets: ["127.0.0.1:${natsProfilePort}"]
-            labels: { service_name: nats-server }
-exporters:
-  clickhouse:
-    path: ${JSON.stringify(data)}
-extensions:
-  api:
-    path: ${JSON.stringify(data)}
-service:
-  extensions: [api]
-  http:
-    endpoint: 127.0.0.1:0
-  pipelines:
-    profiles:
-      receivers: [scrape]
-      exporters: [clickhouse]
-`,
+      scrapeNodeConfig(join(tmp.dir, 'data'), [
+        {
+          job_name: 'files',
+          scrape_interval: '2s',
+          scrape_timeout: '1s',
+          file_sd_configs: [{ files: [join(sdDir, '*.json')], refresh_interval: '1m' }],
+          relabel_configs: [
+            { source_labels: ['skip'], regex: 'yes', action: 'drop' },
+            { source_labels: ['__meta_filepath'], regex: '.*/([^/]+)[.]json', target_label: 'sd_file' },
+          ],
+          profiling_config: { pprof_config: goroutineOnly },
+        },
+        {
+          job_name: 'nats',
+          scrape_interval: '3s',
+          static_configs: [{ targets: [`127.0.0.1:${natsProfilePort}`], labels: { service_name: 'nats-server' } }],
+        },
+      ]),
       tmp.dir,
     );
   });

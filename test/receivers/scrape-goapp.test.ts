@@ -15,6 +15,7 @@ import {
   buildGoapp,
   getJson,
   hasGo,
+  scrapeNodeConfig,
   startGoapp,
   startRecordingProxy,
   waitFor,
@@ -61,32 +62,14 @@ describe('scrape receiver: the Go program', { skip: !hasGo && 'go is not install
     exe = buildGoapp(tmp.dir);
     app = await startGoapp(exe);
     proxy = await startRecordingProxy(app.port);
-    const data = `${tmp.dir}/data`;
     hearth = await startHearth(
-      `
-receivers:
-  scrape:
-    scrape_configs:
-      - job_name: goapp
-        scrape_interval: ${INTERVAL_S}s
-        static_configs:
-          - targets: ["127.0.0.1:${proxy.port}"]
-            labels: { service_name: ${SERVICE}, env: test }
-exporters:
-  clickhouse:
-    path: ${JSON.stringify(data)}
-extensions:
-  api:
-    path: ${JSON.stringify(data)}
-service:
-  extensions: [api]
-  http:
-    endpoint: 127.0.0.1:0
-  pipelines:
-    profiles:
-      receivers: [scrape]
-      exporters: [clickhouse]
-`,
+      scrapeNodeConfig(`${tmp.dir}/data`, [
+        {
+          job_name: 'goapp',
+          scrape_interval: `${INTERVAL_S}s`,
+          static_configs: [{ targets: [`127.0.0.1:${proxy.port}`], labels: { service_name: SERVICE, env: 'test' } }],
+        },
+      ]),
       tmp.dir,
     );
   });

@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
 
 const GOAPP = fileURLToPath(new URL('../fixtures/goapp/main.go', import.meta.url));
 
@@ -159,4 +160,18 @@ export interface TargetView {
 export async function activeTargets(hearthUrl: string): Promise<TargetView[]> {
   const r = await getJson<{ status: string; data: { activeTargets: TargetView[] } }>(`${hearthUrl}/api/v1/targets?state=active`);
   return r.data.activeTargets;
+}
+
+/** A single-node Hearth (embedded store in `dataDir`, API, port 0) whose only receiver is `scrape` with these scrape_configs. */
+export function scrapeNodeConfig(dataDir: string, scrapeConfigs: unknown[]): string {
+  return stringify({
+    receivers: { scrape: { scrape_configs: scrapeConfigs } },
+    exporters: { clickhouse: { path: dataDir } },
+    extensions: { api: { path: dataDir } },
+    service: {
+      extensions: ['api'],
+      http: { endpoint: '127.0.0.1:0' },
+      pipelines: { profiles: { receivers: ['scrape'], exporters: ['clickhouse'] } },
+    },
+  });
 }
