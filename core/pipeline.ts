@@ -13,6 +13,7 @@
 import { Subject, catchError, defer, forkJoin, from, mergeMap, of, type Observable } from 'rxjs';
 import type { Consumer, Exporter, Processor, Signal, SignalPayload } from './component.ts';
 import { TooManyRequestsError } from './errors.ts';
+import { Semaphore } from './semaphore.ts';
 
 interface Envelope<T> {
   batch: T;
@@ -28,30 +29,6 @@ export interface PipelineStats {
   failed: number;
   /** Refused with a 429 because too many batches were already waiting. */
   rejected: number;
-}
-
-/** A counting semaphore whose waiters are served in arrival order. */
-class Slots {
-  private free: number;
-  private readonly waiters: Array<() => void> = [];
-  constructor(size: number) {
-    this.free = size;
-  }
-  get waiting(): number {
-    return this.waiters.length;
-  }
-  acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return Promise.resolve();
-    }
-    return new Promise((r) => this.waiters.push(r));
-  }
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.free++;
-  }
 }
 
 /** A processor or exporter error fails only its own envelope; the shared stream lives on. */
@@ -78,7 +55,7 @@ function sinkOf<S extends Signal>(signal: S, e: Exporter): Sink<SignalPayload[S]
 
 export class Pipeline<S extends Signal = 'profiles'> implements Consumer<S> {
   private readonly input = new Subject<Envelope<SignalPayload[S]>>();
-  private readonly slots: Slots;
+  private readonly slots: Semaphore;
   private readonly subscription;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
@@ -92,7 +69,7 @@ export class Pipeline<S extends Signal = 'profiles'> implements Consumer<S> {
     readonly maxWaiting = 1024,
     readonly signal: S = 'profiles' as S,
   ) {
-    this.slots = new Slots(maxInFlight);
+    this.slots = new Semaphore(maxInFlight);
     const steps = processors.map((p) => stepOf(signal, p));
     const sinks = exporters.map((e) => sinkOf(signal, e));
     let stream: Observable<Envelope<SignalPayload[S]> | null> = this.input;

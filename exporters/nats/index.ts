@@ -10,6 +10,7 @@ import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { ExporterFactory } from '../../core/component.ts';
 import { PayloadTooLargeError, UnavailableError } from '../../core/errors.ts';
 import { counter, gauge, histogram } from '../../core/metrics.ts';
+import { Semaphore } from '../../core/semaphore.ts';
 import type { Batch } from '../../core/model.ts';
 import { encodeBatch } from '../../formats/batch/index.ts';
 import { connectionSchema, defaultConnectionConfig, NatsLink, type ConnectionConfig } from '../../core/nats/connection.ts';
@@ -86,25 +87,6 @@ export function defaultConfig(): NatsExporterConfig {
   };
 }
 
-/** A counting semaphore whose waiters are served in arrival order. */
-class Window {
-  private readonly waiters: Array<() => void> = [];
-  inUse = 0;
-  constructor(private readonly size: number) {}
-  async acquire(): Promise<void> {
-    if (this.inUse < this.size) {
-      this.inUse++;
-      return;
-    }
-    await new Promise<void>((r) => this.waiters.push(r));
-  }
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.inUse--;
-  }
-}
-
 /** Room left in a message for the headers and protocol line, which count against max_payload too. */
 const HEADER_ROOM = 1024;
 
@@ -124,7 +106,7 @@ export const factory: ExporterFactory<NatsExporterConfig> = {
     const pendingGauge = gauge(settings.metrics, 'hearth_nats_publishes_pending', 'Publishes awaiting a JetStream acknowledgement.', ['exporter']);
     const readyGauge = gauge(settings.metrics, 'hearth_nats_ready', 'Whether the component is connected to NATS with its stream (and consumer) set up: 1 or 0.', ['component']);
 
-    const window = new Window(config.max_pending_publishes);
+    const window = new Semaphore(config.max_pending_publishes);
     let js: JetStreamClient | undefined;
     let maxPayload = 1024 * 1024;
     let inFlight = 0;
