@@ -1,7 +1,7 @@
 /**
  * Pyroscope's legacy `POST /ingest`: the query string describes the profile (name and labels,
- * time range, format, sample rate, spy), the body carries it (pprof, multipart pprof, folded text
- * or one stack per line).
+ * time range, format, sample rate, spy), the body carries it (pprof, multipart pprof, JFR with
+ * its labels, folded text, one stack per line, speedscope JSON, or the trie and tree formats).
  */
 import { createHash } from 'node:crypto';
 import { Busboy, type BusboyInstance } from '@fastify/busboy';
@@ -18,7 +18,12 @@ import { parseAtTime } from '../../core/attime.ts';
 import { tenantOf } from '../../core/http.ts';
 import type { Batch, Labels, Profile } from '../../core/model.ts';
 import { inflateBounded } from '../../formats/gzip.ts';
+import { decodeTreeBytes } from '../../formats/flamegraph/index.ts';
+import { FormatError } from '../../formats/format-error.ts';
+import { decodeJfr, decodeLabelsSnapshot, gunzipJfr, type LabelsSnapshot } from '../../formats/jfr/index.ts';
 import { decodePprof } from '../../formats/pprof/index.ts';
+import { decodeSpeedscope, type SpeedscopeUnit } from '../../formats/speedscope/index.ts';
+import { decodeTrie } from '../../formats/trie/index.ts';
 import type { Intake } from './index.ts';
 import {
   ingestSeriesLabels,
@@ -29,7 +34,7 @@ import {
   validateSeriesLabels,
   type SampleTypeConfig,
 } from './labels.ts';
-import { parseFolded, parseLines, textProfileType } from './text-formats.ts';
+import { parseFolded, parseLines, profileFromStacks, textProfileType, type CountedStack } from './text-formats.ts';
 
 export const DEFAULT_SAMPLE_RATE = 100;
 /** Room for multipart framing and the small form parts around a profile. */
@@ -80,22 +85,16 @@ function param(q: Query, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-type Format = 'pprof' | 'folded' | 'lines';
+type Format = 'pprof' | 'folded' | 'lines' | 'jfr' | 'speedscope' | 'trie' | 'tree';
 
 /** Mirrors Pyroscope's dispatch: an explicit format wins, then multipart means pprof, else folded. */
 function formatOf(format: string | undefined, contentType: string): Format {
   const ct = contentType.toLowerCase();
-  if (format === 'trie' || ct.startsWith('binary/octet-stream+trie')) throw unsupported('trie');
-  if (format === 'tree' || ct.startsWith('binary/octet-stream+tree')) throw unsupported('tree');
-  if (format === 'lines') return 'lines';
-  if (format === 'jfr') throw unsupported('jfr');
-  if (format === 'speedscope') throw unsupported('speedscope');
+  if (format === 'trie' || ct.startsWith('binary/octet-stream+trie')) return 'trie';
+  if (format === 'tree' || ct.startsWith('binary/octet-stream+tree')) return 'tree';
+  if (format === 'lines' || format === 'jfr' || format === 'speedscope') return format;
   if (format === 'pprof' || ct.startsWith('multipart/form-data')) return 'pprof';
   return 'folded';
-}
-
-function unsupported(format: string): UnsupportedMediaTypeError {
-  return new UnsupportedMediaTypeError(`format ${format} is not supported yet`);
 }
 
 /** Turns one /ingest request into the batches to store (none for an empty profile). */
@@ -117,19 +116,134 @@ export async function ingestBatches(r: IngestRequest, intake: Pick<Intake, 'maxP
   if (format === 'pprof') {
     return pprofBatches(body, r.contentType, appName, userLabels, spyName, intake.maxProfileBytes, ctx);
   }
+  const sampleRate = parseSampleRate(param(r.query, 'sampleRate'));
+  if (format === 'jfr') {
+    return asClientError(() => jfrBatches(body, r.contentType, appName, userLabels, spyName, sampleRate, intake.maxProfileBytes, ctx));
+  }
 
   // Pyroscope ignores text uploads labelled with a profile ID; so do we, which also keeps a
   // per-request ID from becoming a series label.
   if (userLabels.profile_id) return [];
-  const type = textProfileType(appName, parseSampleRate(param(r.query, 'sampleRate')));
   if (body.length > intake.maxProfileBytes) {
     throw new ProfileTooLargeError(`profile is ${body.length} bytes, which exceeds the limit of ${intake.maxProfileBytes} bytes`);
   }
-  const text = new TextDecoder().decode(body);
   const timing = { timeNanos: from, durationNanos: until > from ? until - from : 0n };
-  const profile = format === 'lines' ? parseLines(text, type, timing) : parseFolded(text, type, timing);
+  if (format === 'speedscope') {
+    return asClientError(async () => speedscopeBatches(body, appName, userLabels, spyName, sampleRate, timing, ctx));
+  }
+  const type = textProfileType(appName, sampleRate);
   const labels = ingestSeriesLabels(userLabels, type.serviceName, spyName);
+  let profile: Profile;
+  if (format === 'trie' || format === 'tree') {
+    const stacks = await asClientError(async () => (format === 'trie' ? trieStacks(body) : treeStacks(body)));
+    profile = profileFromStacks(stacks, type, timing);
+  } else {
+    const text = new TextDecoder().decode(body);
+    profile = format === 'lines' ? parseLines(text, type, timing) : parseFolded(text, type, timing);
+  }
   return batchesFor([{ name: type.name, profile }], labels, ctx);
+}
+
+/** Decoders in formats/ throw FormatError (and RangeError on absurd depth); both are the client's fault. */
+async function asClientError<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof FormatError) throw err.tooLarge ? new ProfileTooLargeError(err.message) : new BadRequestError(err.message);
+    if (err instanceof RangeError) throw new BadRequestError(`the profile cannot be decoded: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * JFR: the raw recording (gzip or not), or a multipart form with the recording in `jfr` and
+ * pyroscope-java's LabelsSnapshot in `labels`. One recording yields a profile per event kind.
+ */
+async function jfrBatches(
+  body: Uint8Array,
+  contentType: string,
+  appName: string,
+  userLabels: Labels,
+  spyName: string,
+  sampleRate: number,
+  maxProfileBytes: number,
+  ctx: BatchContext,
+): Promise<Batch[]> {
+  let jfr: Uint8Array = body;
+  let labels: LabelsSnapshot | undefined;
+  if (contentType.toLowerCase().startsWith('multipart/form-data')) {
+    const parts = await readMultipart(body, contentType, maxProfileBytes + MULTIPART_OVERHEAD);
+    const part = parts.get('jfr');
+    if (!part) throw new BadRequestError('the multipart form has no "jfr" part');
+    jfr = part;
+    const labelsPart = parts.get('labels');
+    if (labelsPart && labelsPart.length > 0) labels = decodeLabelsSnapshot(gunzipJfr(labelsPart, maxProfileBytes));
+  }
+  // Pyroscope answers an empty upload with 200 and stores nothing.
+  if (jfr.length === 0) return [];
+  const decoded = decodeJfr(jfr, {
+    maxBytes: maxProfileBytes,
+    sampleRate,
+    timeNanos: ctx.from,
+    durationNanos: ctx.until > ctx.from ? ctx.until - ctx.from : 0n,
+    labels,
+  });
+  const series = ingestSeriesLabels(userLabels, appName, spyName);
+  // Pyroscope labels every series of a recording with the profiler's event setting.
+  if (decoded.event !== '') series.jfr_event = decoded.event;
+  return batchesFor(decoded.profiles, series, ctx);
+}
+
+/** Per speedscope unit: Pyroscope's default sample rate (Hz) and the precision its tree keeps. */
+const SPEEDSCOPE_UNIT_RATES: Record<SpeedscopeUnit, { rate: number; multiplier: number }> = {
+  nanoseconds: { rate: 100e9, multiplier: 100 },
+  microseconds: { rate: 100e6, multiplier: 100 },
+  milliseconds: { rate: 100e3, multiplier: 100 },
+  seconds: { rate: 100, multiplier: 100 },
+  none: { rate: 100e2, multiplier: 100 },
+  bytes: { rate: 0, multiplier: 1 },
+};
+
+/**
+ * speedscope: each profile of the file becomes a series labelled `profile_name`. With several
+ * profiles, the unit is appended to the app name (`app.milliseconds`), whose suffix then picks
+ * the profile type as for folded uploads. Time units become nanoseconds.
+ */
+function speedscopeBatches(
+  body: Uint8Array,
+  appName: string,
+  userLabels: Labels,
+  spyName: string,
+  sampleRate: number,
+  timing: { timeNanos: bigint; durationNanos: bigint },
+  ctx: BatchContext,
+): Batch[] {
+  const profiles = decodeSpeedscope(new TextDecoder().decode(body));
+  const out: Batch[] = [];
+  for (const p of profiles) {
+    const { rate: unitRate, multiplier } = SPEEDSCOPE_UNIT_RATES[p.unit];
+    const name = profiles.length > 1 ? `${appName}.${p.unit}` : appName;
+    const rate = sampleRate === DEFAULT_SAMPLE_RATE ? unitRate : sampleRate;
+    const type = textProfileType(name, rate);
+    // Pyroscope keeps unit/100 precision, then scales time by its integer sampling period, which
+    // rounds to zero for nanoseconds; scaling by the exact ratio gives the nanoseconds it means.
+    const scale = type.timed && rate > 0 ? (multiplier * 1e9) / rate : multiplier;
+    const stacks: CountedStack[] = p.stacks.map((s) => ({ frames: s.frames, count: s.value }));
+    const profile = profileFromStacks(stacks, { ...type, scale }, timing);
+    const labels = ingestSeriesLabels(userLabels, type.serviceName, spyName);
+    if (p.name !== '') labels.profile_name = p.name;
+    out.push(...batchesFor([{ name: type.name, profile }], labels, ctx));
+  }
+  return out;
+}
+
+function trieStacks(body: Uint8Array): CountedStack[] {
+  return decodeTrie(body).map((e) => ({ frames: e.key.split(';'), count: e.value }));
+}
+
+function treeStacks(body: Uint8Array): CountedStack[] {
+  const merged = decodeTreeBytes(body);
+  return merged.stacks.map((s, i) => ({ frames: Array.from(s, (n) => merged.names[n]).reverse(), count: merged.values[i] }));
 }
 
 function decodeContentEncoding(body: Uint8Array, encoding: string, maxBytes: number): Uint8Array {
@@ -190,15 +304,17 @@ function batchesFor(parts: { name: string; profile: Profile }[], base: Labels, c
     if (profile.samples.length === 0) continue;
     const labels: Labels = { ...base, __name__: name };
     validateSeriesLabels(labels, ctx.limits);
-    out.push({ tenant: ctx.tenant, labels, profile, idempotencyKey: ingestIdempotencyKey(ctx, labels) });
+    out.push({ tenant: ctx.tenant, labels, profile, idempotencyKey: ingestIdempotencyKey(ctx, labels, profile) });
   }
   return out;
 }
 
 /** The same upload (same series, time range and bytes) yields the same key, so a retry is stored once. */
-function ingestIdempotencyKey(ctx: BatchContext, labels: Labels): string {
+function ingestIdempotencyKey(ctx: BatchContext, labels: Labels, profile: Profile): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify(['pyroscope-ingest', ctx.tenant, canonicalLabels(labels), String(ctx.from), String(ctx.until)]));
+  // The sample types tell apart the profiles of one upload that share a series (JFR's TLAB allocations and live objects).
+  const types = profile.sampleTypes.map((t) => `${t.type}:${t.unit}`);
+  h.update(JSON.stringify(['pyroscope-ingest', ctx.tenant, canonicalLabels(labels), String(ctx.from), String(ctx.until), types]));
   h.update('\0');
   h.update(ctx.requestBody);
   return h.digest('hex');

@@ -16,6 +16,8 @@ export interface TextProfileType {
   period: number;
   /** Every count is multiplied by this (the sampling period, for CPU and wall time). */
   scale: number;
+  /** CPU or wall time: counts are sampling ticks, turned into nanoseconds with the sample rate. */
+  timed: boolean;
 }
 
 interface SuffixType {
@@ -89,6 +91,7 @@ export function textProfileType(appName: string, sampleRate: number): TextProfil
       periodType: { type: 'cpu', unit: NANOS },
       period,
       scale: period,
+      timed: true,
     };
   }
   return {
@@ -98,6 +101,7 @@ export function textProfileType(appName: string, sampleRate: number): TextProfil
     periodType: noPeriod,
     period: 0,
     scale: 1,
+    timed: false,
   };
 }
 
@@ -127,6 +131,26 @@ export function parseFolded(text: string, type: TextProfileType, timing: TextTim
 export function parseLines(text: string, type: TextProfileType, timing: TextTiming): Profile {
   const b = new ProfileBuilder(type, timing);
   forEachLine(text, (line, lineNo) => b.add(line, 1, lineNo));
+  return b.build();
+}
+
+/** A stack with its count, frames root first, from a format that carries stacks already split. */
+export interface CountedStack {
+  frames: readonly string[];
+  count: number;
+}
+
+/**
+ * Builds a profile from stacks given as frame lists (trie, tree and speedscope uploads). Each
+ * count is multiplied by `type.scale` and rounded, since the formats carry whole numbers.
+ */
+export function profileFromStacks(stacks: Iterable<CountedStack>, type: TextProfileType, timing: TextTiming): Profile {
+  const b = new ProfileBuilder(type, timing);
+  for (const s of stacks) {
+    const frames = s.frames.filter((f) => f !== '');
+    if (frames.length === 0 || s.count === 0) continue;
+    b.addFrames(frames, s.count);
+  }
   return b.build();
 }
 
@@ -160,12 +184,17 @@ class ProfileBuilder {
     if (count === 0) return;
     const frames = stackText.split(';').filter((f) => f !== '');
     if (frames.length === 0) throw new BadRequestError(`line ${lineNo}: empty stack`);
+    this.addFrames(frames, count);
+  }
+
+  /** `frames` root first, non-empty. */
+  addFrames(frames: readonly string[], count: number): void {
     // Text is root first; the model wants the leaf first.
     const ids = new Uint32Array(frames.length);
     for (let i = 0; i < frames.length; i++) ids[frames.length - 1 - i] = this.nameId(frames[i]);
     const key = ids.join(',');
     let stack = this.stackIds.get(key);
-    const value = count * this.type.scale;
+    const value = Math.round(count * this.type.scale);
     if (stack === undefined) {
       stack = this.stacks.length;
       this.stacks.push(ids);

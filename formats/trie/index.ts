@@ -1,0 +1,2 @@
+export { decodeTrie, TrieError } from './decode.ts';
+export type { TrieEntry } from './decode.ts';
