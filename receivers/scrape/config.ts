@@ -51,7 +51,7 @@ export interface ScrapeReceiverConfig {
 }
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+export const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 // As Prometheus: a glob only in the file name, and a known extension.
 const SD_FILE = /^[^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML)$/;
 

@@ -98,7 +98,7 @@ class ScrapeReceiver implements Receiver {
           continue;
         }
         job.loops.delete(key);
-        stopping.push(loop.stop().then(() => forgetTarget(this.metrics, loop.labelsForMetrics)));
+        stopping.push(loop.stop().then(() => this.forget(loop)));
       }
       for (const [key, target] of wanted) {
         if (job.loops.has(key)) continue;
@@ -116,6 +116,13 @@ class ScrapeReceiver implements Receiver {
       this.metrics.targets.set({ receiver: this.id, job: job.config.job_name }, job.loops.size);
       this.logger.info({ job: job.config.job_name, targets: job.loops.size, dropped: job.dropped.length }, 'scrape targets updated');
     }
+  }
+
+  /** Removes a stopped loop's series, unless another target reports under the same labels (same job, instance and type). */
+  private forget(stopped: ScrapeLoop): void {
+    const key = JSON.stringify(stopped.labelsForMetrics);
+    const shared = this.jobs.some((j) => [...j.loops.values()].some((l) => JSON.stringify(l.labelsForMetrics) === key));
+    if (!shared) forgetTarget(this.metrics, stopped.labelsForMetrics);
   }
 
   private activeView(): ActiveTargetView[] {

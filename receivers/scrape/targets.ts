@@ -6,7 +6,7 @@
 import { applyRules, type CompiledRule } from '../../core/relabel/rules.ts';
 import { formatDuration } from '../../core/duration.ts';
 import type { Labels } from '../../core/model.ts';
-import type { ResolvedProfileType, ScrapeConfig } from './config.ts';
+import { METRIC_NAME, type ResolvedProfileType, type ScrapeConfig } from './config.ts';
 import type { TargetGroup } from './file-sd.ts';
 
 export interface ScrapeTarget {
@@ -104,6 +104,11 @@ export function buildTargets(job: ScrapeConfig, rules: readonly CompiledRule[], 
           dropped.push({ job: job.job_name, discoveredLabels: before, reason: `invalid target after relabeling: ${JSON.stringify(after)}` });
           continue;
         }
+        const profileName = after.__name__ || type.profileName;
+        if (!METRIC_NAME.test(profileName)) {
+          dropped.push({ job: job.job_name, discoveredLabels: before, reason: `invalid __name__ after relabeling: ${JSON.stringify(profileName)}` });
+          continue;
+        }
         const addr = withDefaultPort(rawAddress, scheme);
         let url: string;
         try {
@@ -117,7 +122,7 @@ export function buildTargets(job: ScrapeConfig, rules: readonly CompiledRule[], 
         labels.instance ??= rawAddress;
         labels.service_name ??= inferServiceName(after);
         labels.job ??= job.job_name;
-        labels.__name__ = after.__name__ || type.profileName;
+        labels.__name__ = profileName;
         const key = JSON.stringify([job.job_name, type.name, url, Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1))]);
         if (!active.has(key)) active.set(key, { key, job: job.job_name, profileType: type, url, labels, discoveredLabels: before });
       }
