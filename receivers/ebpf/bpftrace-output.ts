@@ -33,8 +33,8 @@ export type OutputEvent =
   | { kind: 'error'; message: string }
   | { kind: 'other' };
 
-/** Name of the map the sampling program aggregates into. */
-export const STACKS_MAP = '@stacks';
+/** The two maps the sampling program aggregates into, taking turns (see bpftrace-program.ts). */
+export const STACK_MAPS = ['@stacks_a', '@stacks_b'] as const;
 
 /** Parses one line of bpftrace's JSON output. Never throws: bad lines come back as errors. */
 export function parseOutputLine(line: string): OutputEvent {
@@ -53,9 +53,11 @@ export function parseOutputLine(line: string): OutputEvent {
     return { kind: 'attached', probes: typeof probes === 'number' ? probes : 0 };
   }
   if (type === 'map' && typeof data === 'object' && data !== null) {
-    const entries = (data as Record<string, unknown>)[STACKS_MAP];
-    if (typeof entries !== 'object' || entries === null) return { kind: 'other' };
-    return parseStackMap(entries as Record<string, unknown>);
+    for (const name of STACK_MAPS) {
+      const entries = (data as Record<string, unknown>)[name];
+      if (typeof entries === 'object' && entries !== null) return parseStackMap(entries as Record<string, unknown>);
+    }
+    return { kind: 'other' };
   }
   return { kind: 'other' };
 }

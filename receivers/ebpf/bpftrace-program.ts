@@ -3,13 +3,18 @@
  *
  * Sampling and aggregation stay in the kernel: every tick of `profile:hz` on every CPU adds one
  * to a map entry keyed by process, kernel stack and user stack, and only the aggregated map
- * crosses into user space, once per collection, printed and cleared by an `interval` probe.
- * When bpftrace exits (SIGINT at shutdown) it prints the map one last time, so the last
+ * crosses into user space, once per collection.
+ *
+ * Two maps take turns. bpftrace's print() and clear() run later in user space, and printing
+ * (symbolizing) takes a while; with one map every sample counted between the two would be
+ * cleared unseen. So the interval probe first flips the kernel over to the other map, then
+ * prints and clears the one that has just stopped changing.
+ * When bpftrace exits (SIGINT at shutdown) it prints its maps one last time, so the last
  * partial window is delivered too.
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { STACKS_MAP } from './bpftrace-output.ts';
+import { STACK_MAPS } from './bpftrace-output.ts';
 
 export interface ProgramOptions {
   sampleRate: number;
@@ -18,12 +23,13 @@ export interface ProgramOptions {
 }
 
 export function samplingProgram(o: ProgramOptions): string {
+  const [a, b] = STACK_MAPS;
   // The key order matters to the parser: comm goes last (see bpftrace-output.ts).
-  const kstack = o.collectKernel ? 'kstack(perf)' : '""';
+  const key = `[pid, ${o.collectKernel ? 'kstack(perf)' : '""'}, ustack(perf), comm]`;
   return [
     // PID 0 is the idle task: sampling it would only count idle CPUs.
-    `profile:hz:${o.sampleRate} /pid != 0/ { ${STACKS_MAP}[pid, ${kstack}, ustack(perf), comm] = count(); }`,
-    `interval:ms:${o.collectIntervalMs} { print(${STACKS_MAP}); clear(${STACKS_MAP}); }`,
+    `profile:hz:${o.sampleRate} /pid != 0/ { if (@phase == 0) { ${a}${key} = count(); } else { ${b}${key} = count(); } }`,
+    `interval:ms:${o.collectIntervalMs} { if (@phase == 0) { @phase = 1; print(${a}); clear(${a}); } else { @phase = 0; print(${b}); clear(${b}); } }`,
   ].join('\n');
 }
 

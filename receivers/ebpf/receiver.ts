@@ -13,7 +13,7 @@ import { findOnPath, preflightProblems, samplingProgram } from './bpftrace-progr
 import { metaLabels, ProcessDiscovery, type ProcessInfo } from './discovery.ts';
 import { buildProfile, ebpfBatch, PROFILE_NAME, samplingPeriod, type Window } from './profile.ts';
 import { Supervisor } from './supervisor.ts';
-import { baseName, FrameNamer } from './symbols.ts';
+import { baseName, Symbolizer } from './symbols.ts';
 
 export interface EbpfSettings {
   id: string;
@@ -30,10 +30,11 @@ const MAP_KEYS_MAX = 65536;
 const ATTACH_TIMEOUT_MS = 60_000;
 const DELIVERY_ATTEMPTS = 4;
 /** Printed by bpftrace on kernels that account BPF memory to cgroups, where the limit no longer matters. */
-const QUIET_STDERR = /RLIMIT_MEMLOCK|^Attaching \d+ probes/;
+const QUIET_STDERR = /RLIMIT_MEMLOCK|^Attaching \d+ probes|failed to look up stack id/;
 
 export class EbpfReceiver implements Receiver {
   private readonly discovery = new ProcessDiscovery();
+  private readonly symbolizer = new Symbolizer();
   private readonly period: number;
   private supervisor: Supervisor | undefined;
   private windowStart = nowNanos();
@@ -66,8 +67,14 @@ export class EbpfReceiver implements Receiver {
     const attached = new Promise<void>((resolve, reject) => (this.attachedOnce = { resolve, reject }));
     this.supervisor = new Supervisor({
       command: bpftrace!,
-      args: ['-f', 'json', '-e', program],
-      env: { ...process.env, BPFTRACE_MAP_KEYS_MAX: String(MAP_KEYS_MAX) },
+      // Line buffering: each printed map must reach us when it is printed, not when a pipe buffer fills.
+      args: ['-B', 'line', '-f', 'json', '-e', program],
+      env: {
+        ...process.env,
+        BPFTRACE_MAP_KEYS_MAX: String(MAP_KEYS_MAX),
+        // User frames are named in symbols.ts, once per file rather than once per stack printed.
+        BPFTRACE_NO_USER_SYMBOLS: '1',
+      },
       backoffMs: 1_000,
       maxBackoffMs: 60_000,
       healthyAfterMs: 60_000,
@@ -150,10 +157,11 @@ export class EbpfReceiver implements Receiver {
       const info = this.discovery.lookup(pid, list[0].comm);
       const labels = this.targetLabels(info);
       if (!labels) continue;
-      const profile = buildProfile(list, new FrameNamer(pid), this.period, window, this.s.collectKernel);
+      const profile = buildProfile(list, this.symbolizer.namer(pid), this.period, window, this.s.collectKernel);
       batches.push(ebpfBatch(DEFAULT_TENANT, labels, profile, pid));
     }
     this.discovery.endRound();
+    this.symbolizer.endRound();
     return batches;
   }
 

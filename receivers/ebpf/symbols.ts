@@ -1,21 +1,28 @@
 /**
  * Frame names for the stacks bpftrace printed.
  *
- * bpftrace resolves native symbols itself (ELF symbol tables, and perf maps it has read), so
- * most frames arrive named. What it leaves unresolved is looked up here, per process:
- *  1. in the process's perf map (`/tmp/perf-PID.map`, written by JITs such as Node with
- *     --perf-basic-prof or the JVM's perf-map-agent): bpftrace reads it once, so code
- *     compiled later is only found by reading it again;
- *  2. in `/proc/PID/maps`: the frame keeps its module's name and its offset in that file,
+ * bpftrace runs with user symbols off and reports bare addresses: its own symbolizer either
+ * reloads a process's symbol tables for every stack printed (seconds per collection on a busy
+ * node) or caches them per executable, which misnames every other process of the same
+ * position-independent executable and aborts bpftrace when a sampled process has exited. So
+ * user frames are named here, per process:
+ *  1. through `/proc/PID/maps` to the mapped file and its offset, then that file's ELF symbol
+ *     table, read once per file and shared by every process that maps it;
+ *  2. through the process's perf map (`/tmp/perf-PID.map`, written by JITs such as Node with
+ *     --perf-basic-prof or the JVM's perf-map-agent) for code outside any file;
+ *  3. otherwise the frame keeps its module's name and its offset in that file,
  *     `libfoo.so+0x1a2b`, which stays the same across restarts and can be fed to addr2line;
- *  3. otherwise the bare address, `0x7f3a…`, so that the time is never silently lost.
- * Kernel frames are prefixed `[k] `, so that a flame graph tells kernel time apart from user
- * code with the same name, and stays readable where no mapping table is kept.
+ *  4. or, outside any module, the bare address `0x7f3a…`, so that time is never lost.
+ * Kernel frames come named by bpftrace (from kallsyms) and are prefixed `[k] `, so a flame
+ * graph tells kernel time apart from user code with the same name.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { RawFrame } from './bpftrace-output.ts';
+import { readElfSymbols, type ElfSymbols } from './elf-symbols.ts';
 
 export const KERNEL_PREFIX = '[k] ';
+/** ELF files whose symbols are kept; the least recently used beyond this are dropped. */
+const MAX_CACHED_FILES = 512;
 
 interface Mapping {
   start: bigint;
@@ -45,14 +52,71 @@ export const realProcFs: ProcFs = {
   },
 };
 
-/** Resolves the frames of one process during one collection; tables are read on first need. */
+/**
+ * Symbol state kept across collections: ELF symbols per file, and each process's mappings, so
+ * that a process that exited just before a collection still has its last samples named.
+ */
+export class Symbolizer {
+  private readonly files = new Map<string, ElfSymbols>();
+  private readonly maps = new Map<number, { mappings: Mapping[]; round: number }>();
+  private round = 0;
+
+  constructor(private readonly fs: ProcFs = realProcFs) {}
+
+  namer(pid: number): FrameNamer {
+    return new FrameNamer(pid, this, this.fs);
+  }
+
+  mappings(pid: number): Mapping[] {
+    const text = this.fs.read(`/proc/${pid}/maps`);
+    if (text !== undefined) {
+      const entry = { mappings: parseMaps(text), round: this.round };
+      this.maps.set(pid, entry);
+      return entry.mappings;
+    }
+    const kept = this.maps.get(pid);
+    if (kept) kept.round = this.round;
+    return kept?.mappings ?? [];
+  }
+
+  /** Symbols of a file as process `pid` sees it (its mount namespace), keyed by the file's identity. */
+  symbols(pid: number, path: string): ElfSymbols {
+    const seen = `/proc/${pid}/root${path}`;
+    let key: string;
+    try {
+      const st = statSync(seen);
+      key = `${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}`;
+    } catch {
+      key = `${pid}:${path}`;
+    }
+    let syms = this.files.get(key);
+    if (syms) {
+      this.files.delete(key);
+    } else {
+      syms = readElfSymbols(seen);
+      if (syms.size === 0 && key.startsWith(`${pid}:`)) syms = readElfSymbols(path);
+      if (this.files.size >= MAX_CACHED_FILES) this.files.delete(this.files.keys().next().value!);
+    }
+    this.files.set(key, syms);
+    return syms;
+  }
+
+  /** Ends a collection: forgets the mappings of processes not sampled in it. */
+  endRound(): void {
+    for (const [pid, e] of this.maps) if (e.round !== this.round) this.maps.delete(pid);
+    this.round++;
+  }
+}
+
+/** Names the frames of one process during one collection; tables are read on first need. */
 export class FrameNamer {
-  private mappings: Mapping[] | undefined;
+  private mappingList: Mapping[] | undefined;
   private perfMap: PerfSymbol[] | undefined;
 
   constructor(
     private readonly pid: number,
-    private readonly fs: ProcFs = realProcFs,
+    private readonly symbolizer: Symbolizer,
+    private readonly fs: ProcFs,
   ) {}
 
   kernel(frame: RawFrame): string {
@@ -61,17 +125,20 @@ export class FrameNamer {
 
   user(frame: RawFrame): string {
     if (frame.symbol) return frame.symbol;
+    this.mappingList ??= this.symbolizer.mappings(this.pid);
+    const mapping = lookup(this.mappingList, frame.address);
+    if (mapping) {
+      const offset = frame.address - mapping.start + mapping.offset;
+      const name = this.symbolizer.symbols(this.pid, mapping.path).atFileOffset(Number(offset));
+      if (name) return name;
+      const jit = lookup(this.perfSymbols(), frame.address);
+      if (jit) return jit.name;
+      return `${baseName(mapping.path)}+0x${offset.toString(16)}`;
+    }
     const jit = lookup(this.perfSymbols(), frame.address);
     if (jit) return jit.name;
-    const mapping = lookup(this.processMappings(), frame.address);
-    if (mapping) return `${baseName(mapping.path)}+0x${(frame.address - mapping.start + mapping.offset).toString(16)}`;
     if (frame.module) return `${baseName(frame.module)}+0x${frame.address.toString(16)}`;
     return `0x${frame.address.toString(16)}`;
-  }
-
-  private processMappings(): Mapping[] {
-    this.mappings ??= parseMaps(this.fs.read(`/proc/${this.pid}/maps`) ?? '');
-    return this.mappings;
   }
 
   private perfSymbols(): PerfSymbol[] {
