@@ -3,7 +3,7 @@
  * as OTLP over HTTP (protobuf, serialized by the OpenTelemetry project's own otlp-transformer) to
  * `service.telemetry.traces.endpoint`, which may be Hearth itself.
  */
-import { context, propagation, trace } from '@opentelemetry/api';
+import { context, diag, DiagLogLevel, propagation, trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-node';
@@ -29,6 +29,19 @@ export function startSelfTracing(config: TracesTelemetryConfig | undefined, logg
     ],
   });
   provider.register();
+  // Failed exports are otherwise silent; a wrong endpoint should show in Hearth's own log.
+  const log = logger.child({ component: 'self-tracing' });
+  const report = (msg: string, ...args: unknown[]) => log.warn({ detail: [msg, ...args.map(String)].join(' ').slice(0, 2000) }, 'self-tracing: the OpenTelemetry SDK reports a problem');
+  diag.setLogger(
+    {
+      error: report,
+      warn: report,
+      info: () => {},
+      debug: () => {},
+      verbose: () => {},
+    },
+    DiagLogLevel.WARN,
+  );
   setRequestTracing(true, new URL(config.endpoint).pathname);
   logger.info({ endpoint: config.endpoint, samplerRatio: config.samplerRatio }, 'self-tracing on');
   return {
@@ -41,6 +54,7 @@ export function startSelfTracing(config: TracesTelemetryConfig | undefined, logg
         trace.disable();
         context.disable();
         propagation.disable();
+        diag.disable();
       }
     },
   };
