@@ -108,7 +108,7 @@ describe('corpus recordings through /ingest?format=jfr', { skip: CORPUS_SKIP }, 
     test(`${file}: every profile type is stored with the decoded totals`, async () => {
       const service = `jfr-${file.replace(/[^a-z0-9]/gi, '-').toLowerCase()}`;
       const gz = corpusFile(`grafana-jfr-parser/${file}`);
-      const r = await ingest(`name=${service}&format=jfr&from=now-10s&until=now`, gz);
+      const r = await ingest(`name=${service}&format=jfr&from=now-10s&until=now`, new Uint8Array(gz));
       assert.equal(r.status, 200, await r.text());
 
       const decoded = decodeJfr(gz, { maxBytes: MAX_BYTES });
@@ -143,8 +143,8 @@ describe('corpus recordings through /ingest?format=jfr', { skip: CORPUS_SKIP }, 
   test('dump2 as multipart with its LabelsSnapshot: context labels become series labels, profile IDs span IDs', async () => {
     const labelsGz = corpusFile('grafana-jfr-parser/dump2.labels.pb.gz');
     const form = new FormData();
-    form.append('jfr', new Blob([corpusFile('grafana-jfr-parser/dump2.jfr.gz')]), 'jfr');
-    form.append('labels', new Blob([labelsGz]), 'labels');
+    form.append('jfr', new Blob([new Uint8Array(corpusFile('grafana-jfr-parser/dump2.jfr.gz'))]), 'jfr');
+    form.append('labels', new Blob([new Uint8Array(labelsGz)]), 'labels');
     const r = await ingest('name=jfr-dump2-labels{env=test}&format=jfr&from=now-10s&until=now', form);
     assert.equal(r.status, 200, await r.text());
 
@@ -279,7 +279,7 @@ describe('a recording made here by a real JVM', { skip: JDK_SKIP }, () => {
     );
     assert.ok(events.length > 10, `${events.length} execution samples`);
 
-    const r = await ingest('name=jfr-real-jvm&format=jfr&from=now-10s&until=now&sampleRate=100', gzipSync(readFileSync(rec)));
+    const r = await ingest('name=jfr-real-jvm&format=jfr&from=now-10s&until=now&sampleRate=100', new Uint8Array(gzipSync(readFileSync(rec))));
     assert.equal(r.status, 200, await r.text());
     const fb = await render(`${CPU}{service_name="jfr-real-jvm"}`);
     assert.equal(fb.numTicks, events.length * 10_000_000);
@@ -296,7 +296,7 @@ describe('a recording made here by a real JVM', { skip: JDK_SKIP }, () => {
 describe('bad JFR input is a 400', { skip: CORPUS_SKIP }, () => {
   test('truncated, corrupt, empty-part and oversized recordings', async () => {
     const raw = gunzipSync(corpusFile('grafana-jfr-parser/example.jfr.gz'));
-    const cases: [string, BodyInit, Record<string, string>?][] = [
+    const cases: [string, Uint8Array | FormData, Record<string, string>?][] = [
       ['header only', raw.subarray(0, 40)],
       ['half a chunk', raw.subarray(0, raw.length >> 1)],
       ['all but the last byte', raw.subarray(0, raw.length - 1)],
@@ -311,18 +311,18 @@ describe('bad JFR input is a 400', { skip: CORPUS_SKIP }, () => {
     form.append('labels', new Blob([Buffer.from([1, 2, 3])]), 'labels');
     cases.push(['multipart without a jfr part', form]);
     const badLabels = new FormData();
-    badLabels.append('jfr', new Blob([raw]), 'jfr');
+    badLabels.append('jfr', new Blob([new Uint8Array(raw)]), 'jfr');
     badLabels.append('labels', new Blob([Buffer.from([0x0a, 0xff, 0xff, 0xff])]), 'labels');
     cases.push(['labels that are not a LabelsSnapshot', badLabels]);
     for (const [what, body, headers] of cases) {
-      const r = await ingest('name=jfr-bad&format=jfr', body, headers);
+      const r = await ingest('name=jfr-bad&format=jfr', body instanceof Uint8Array ? new Uint8Array(body) : body, headers);
       const text = await r.text();
       assert.equal(r.status, 400, `${what}: ${r.status} ${text}`);
       assert.match(text, /jfr|gzip|multipart|labels|LabelsSnapshot/i, what);
     }
     // Above the configured limit once inflated: refused while inflating.
     const big = gzipSync(Buffer.alloc(MAX_BYTES + 1));
-    const r = await ingest('name=jfr-bad&format=jfr', big);
+    const r = await ingest('name=jfr-bad&format=jfr', new Uint8Array(big));
     assert.equal(r.status, 400);
     assert.match(await r.text(), /exceeds|limit/);
   });
