@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startHearth, tempDir, type HearthProcess } from '../support/hearth.ts';
 import { freePort, startNats, type NatsServer } from '../support/nats.ts';
@@ -25,6 +26,9 @@ describe('scrape receiver: discovery and target health', { skip: (!hasGo && 'go 
   let nats: NatsServer;
   let natsProfilePort: number;
   let deadPort: number;
+  /** Accepts connections and never answers: scrapes of it can only time out. */
+  let silent: Server;
+  const silentSockets = new Set<Socket>();
   let hearth: HearthProcess;
   let sdDir: string;
   const startedSec = Math.floor(Date.now() / 1000) - 60;
@@ -50,11 +54,18 @@ describe('scrape receiver: discovery and target health', { skip: (!hasGo && 'go 
     natsProfilePort = await freePort();
     nats = await startNats({ args: ['--profile', String(natsProfilePort)] });
     deadPort = await freePort();
+    silent = createServer((socket) => {
+      silentSockets.add(socket);
+      socket.on('close', () => silentSockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentPort = (silent.address() as { port: number }).port;
     sdDir = join(tmp.dir, 'targets');
     mkdirSync(sdDir);
     writeSd('a.json', [
       { targets: [`127.0.0.1:${app.port}`], labels: { service_name: 'goapp-a' } },
       { targets: [`127.0.0.1:${deadPort}`], labels: { service_name: 'nothing-there' } },
+      { targets: [`127.0.0.1:${silentPort}`], labels: { service_name: 'never-answers' } },
       { targets: [`127.0.0.1:${app.port}`], labels: { service_name: 'goapp-ignored', skip: 'yes' } },
     ]);
     const goroutineOnly = { process_cpu: { enabled: false }, memory: { enabled: false }, mutex: { enabled: false }, block: { enabled: false } };
@@ -85,6 +96,8 @@ describe('scrape receiver: discovery and target health', { skip: (!hasGo && 'go 
     await hearth?.stop();
     await app?.stop();
     await nats?.dispose();
+    for (const socket of silentSockets) socket.destroy();
+    silent?.close();
     tmp?.remove();
   });
 
@@ -98,7 +111,11 @@ describe('scrape receiver: discovery and target health', { skip: (!hasGo && 'go 
     assert.equal(dead.labels.job, 'files');
     assert.equal(dead.labels.sd_file, 'a', 'relabel_configs see __meta_filepath');
     assert.equal(dead.discoveredLabels.__meta_filepath, join(sdDir, 'a.json'));
-    assert.ok(dead.lastScrapeDuration < 2, 'a refused connection fails at once');
+    const hung = await waitFor('the silent target to time out', async () => {
+      const t = byService(await activeTargets(hearth.url), 'never-answers');
+      return t.length === 1 && t[0].health === 'down' ? t[0] : undefined;
+    });
+    assert.match(hung.lastError, /timed out/);
 
     // While it stays down, the live target keeps being stored, scrape after scrape.
     const first = (await stored('goroutine:goroutine:count:goroutine:count', '{service_name="goapp-a"}')).length;
@@ -109,6 +126,7 @@ describe('scrape receiver: discovery and target health', { skip: (!hasGo && 'go 
     const targets = await activeTargets(hearth.url);
     assert.equal(byService(targets, 'goapp-a')[0].health, 'up');
     assert.equal(byService(targets, 'nothing-there')[0].health, 'down');
+    assert.equal(byService(targets, 'never-answers')[0].health, 'down');
 
     const metrics = await (await fetch(`${hearth.url}/metrics`)).text();
     assert.match(metrics, new RegExp(`hearth_scrape_target_up\\{[^}]*instance="127.0.0.1:${deadPort}"[^}]*\\} 0`));
