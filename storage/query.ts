@@ -218,6 +218,14 @@ function parseTraceIds(ids: string[]): string[] {
   });
 }
 
+/**
+ * The span and trace ID of each sample, unnested beside the stacks of rows that have span_ids
+ * (rows with any span or trace ID). trace_ids is empty on rows whose samples carry span IDs only:
+ * resized, it reads zeros there. Unnesting them (rather than indexing into them) keeps ClickHouse
+ * from copying both arrays for every sample.
+ */
+const LINK_ARRAYS = 'span_ids AS link_span, arrayResize(trace_ids, length(span_ids)) AS link_trace';
+
 /** Labels that Pyroscope derives from the profile type, and the column expression that yields each. */
 const TYPE_LABELS: Record<string, string> = {
   __profile_type__: 'profile_type',
@@ -301,14 +309,14 @@ export class QueryEngine {
   }
 
   /**
-   * Whether the sample at index `i` of a samples row belongs to one of the traces: by its own
-   * trace ID, or, when that is unknown, by a span ID that the spans table places in the trace
-   * (a join at query time: the trace's span IDs are read first, by the spans table's key).
+   * Whether an unnested sample (LINK_ARRAYS) belongs to one of the traces: by its own trace ID,
+   * or, when that is unknown, by a span ID that the spans table places in the trace. A join at
+   * query time: the trace's span IDs are read first, by the spans table's key, into a set.
    */
   private traceLink(tenant: string, traceIds: string[], p: Params): string {
-    const traces = `arrayMap(x -> toFixedString(unhex(x), 16), ${p.bind('Array(String)', parseTraceIds(traceIds))})`;
-    const spans = `SELECT span_id FROM ${this.t('spans')} WHERE tenant = ${p.bind('String', tenant)} AND has(${traces}, trace_id) AND span_id != 0`;
-    return `(has(${traces}, trace_ids[i]) OR span_ids[i] ${this.schema.inOp} (${spans}))`;
+    const traces = `(SELECT toFixedString(unhex(arrayJoin(${p.bind('Array(String)', parseTraceIds(traceIds))})), 16))`;
+    const spans = `(SELECT span_id FROM ${this.t('spans')} WHERE tenant = ${p.bind('String', tenant)} AND trace_id IN ${traces} AND span_id != 0)`;
+    return `(link_trace IN ${traces} OR link_span ${this.schema.inOp} ${spans})`;
   }
 
   /** The spans of a trace, each once, by start time. */
@@ -346,12 +354,12 @@ export class QueryEngine {
   async traceTotals(tenant: string, traceId: string, spans: readonly StoredSpan[], start: number, end: number): Promise<TraceTotals[]> {
     const p = new Params();
     const rows = await this.rows<[string, string, string]>(
-      `SELECT profile_type, leftPad(lower(hex(span_id)), 16, '0'), toString(sum(value)) FROM ${this.t('samples')}
-       ARRAY JOIN stack_values AS value, span_ids AS span_id, arrayEnumerate(span_ids) AS i
+      `SELECT profile_type, leftPad(lower(hex(link_span)), 16, '0'), toString(sum(value)) FROM ${this.t('samples')}
+       ARRAY JOIN stack_values AS value, ${LINK_ARRAYS}
        WHERE tenant = ${p.bind('String', tenant)} AND notEmpty(span_ids)
          AND time >= fromUnixTimestamp64Milli(${p.bind('Int64', start)}) AND time < fromUnixTimestamp64Milli(${p.bind('Int64', end)})
          AND ${this.traceLink(tenant, [traceId], p)}
-       GROUP BY profile_type, span_id ORDER BY profile_type, span_id`,
+       GROUP BY profile_type, link_span ORDER BY profile_type, link_span`,
       p,
     );
     const byType = new Map<string, Map<string, number>>();
@@ -381,8 +389,7 @@ export class QueryEngine {
       conds.push(`has(${p.bind('Array(UInt64)', parseHexIds(sel.spanIds, 'span ID'))}, span_id)`);
     }
     if (sel.traceIds?.length) {
-      // trace_ids is empty on rows whose samples carry span IDs only: index into it, which reads zeros there.
-      arrays.push('arrayEnumerate(stack_ids) AS i');
+      arrays.push(LINK_ARRAYS);
       conds.push(this.traceLink(sel.tenant, sel.traceIds, p));
     }
     const site = this.callSiteStacks(sel, p);
