@@ -10,10 +10,12 @@
 import { gunzipSync } from 'node:zlib';
 import { pathToFileURL } from 'node:url';
 import { Profile } from 'pprof-format';
+import { decodeJfr } from '../formats/jfr/index.ts';
 import { decodePprof } from '../formats/pprof/index.ts';
 import { corpusFile, HAS_CORPUS } from '../test/support/corpus.ts';
 
 const FILE = 'google-pprof/large.cpu';
+const JFR_FILE = 'grafana-jfr-parser/cortex-dev-01__kafka-0__cpu_lock0_alloc0__0.jfr.gz';
 const TARGET_RATIO = 10;
 
 export interface BenchResult {
@@ -70,7 +72,27 @@ export async function benchDecode(): Promise<BenchResult> {
   lines.push(`with gunzip: ${hearthGz.label} ${oursGzMs.toFixed(2)} ms (${mbps(raw.length, oursGzMs)} of raw profile)`);
   lines.push(`with gunzip: ${pfGz.label} ${theirsGzMs.toFixed(2)} ms (${mbps(raw.length, theirsGzMs)} of raw profile)`);
   lines.push(`with gunzip: ratio ${(theirsGzMs / oursGzMs).toFixed(1)}x`);
+  lines.push(...jfrLines());
   return { name, lines };
+}
+
+/**
+ * JFR decoding (recording → one profile per event kind) of a real async-profiler recording.
+ * No other JFR reader runs on Node, so the baseline is gunzipping the same file: the ratio
+ * says how many times the cost of inflating it a full decode takes.
+ */
+function jfrLines(): string[] {
+  const gz = corpusFile(JFR_FILE);
+  const raw = gunzipSync(gz);
+  const limit = { maxBytes: 64 * 1024 * 1024 };
+  const decode: Contender = { label: 'hearth decodeJfr', run: () => decodeJfr(raw, limit), batch: 2, samples: [] };
+  const inflate: Contender = { label: 'gunzip alone', run: () => gunzipSync(gz), batch: 20, samples: [] };
+  const [decodeMs, inflateMs] = race([decode, inflate], 10);
+  return [
+    `${JFR_FILE}: ${gz.length} bytes gzipped, ${raw.length} bytes raw JFR`,
+    `jfr: ${decode.label} ${decodeMs.toFixed(2)} ms (${mbps(raw.length, decodeMs)} of raw JFR)`,
+    `jfr: baseline ${inflate.label} ${inflateMs.toFixed(2)} ms (${mbps(raw.length, inflateMs)}); decode/gunzip ratio ${(decodeMs / inflateMs).toFixed(1)}x`,
+  ];
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -105,6 +105,27 @@ interface ChunkCache {
 
 const NO_CORRELATION: Correlation = { contextId: 0, spanId: 0, spanName: 0 };
 
+/** Positions of the fields this converter reads in one event class (-1: absent). */
+interface EventFields {
+  stackTrace: number;
+  state: number;
+  contextId: number;
+  spanId: number;
+  spanName: number;
+  samples: number;
+  tlabSize: number;
+  allocationSize: number;
+  weight: number;
+  duration: number;
+  size: number;
+  name: number;
+  value: number;
+}
+
+function correlationOf(v: JfrValue[], at: EventFields): Correlation {
+  return { contextId: toNumber(v[at.contextId]), spanId: v[at.spanId] ?? 0, spanName: toNumber(v[at.spanName]) };
+}
+
 /** An EventSink that accumulates one profile per sample kind. */
 export class ProfileCollector implements EventSink {
   readonly wanted: ReadonlySet<string> = new Set(Object.values(EVENT_TYPES));
@@ -120,6 +141,7 @@ export class ProfileCollector implements EventSink {
    */
   private readonly values = [1, 0];
   private cache: ChunkCache | undefined;
+  private readonly fieldsByClass = new Map<ClassDef, EventFields>();
   private readonly labelSetCache = new Map<string, { set: number; spanId?: string; traceId?: string }>();
 
   constructor(private readonly opts: JfrProfilesOptions) {
@@ -127,59 +149,63 @@ export class ProfileCollector implements EventSink {
   }
 
   onEvent(cls: ClassDef, v: JfrValue[], chunk: ChunkContext): void {
-    const f = (name: string): JfrValue | undefined => {
-      const i = cls.fieldIndex.get(name);
-      return i === undefined ? undefined : v[i];
-    };
-    const num = (name: string): number => toNumber(f(name));
-    const correlation = (): Correlation => ({ contextId: num('contextId'), spanId: f('spanId') ?? 0, spanName: num('spanName') });
-    const stack = num('stackTrace');
+    let at = this.fieldsByClass.get(cls);
+    if (at === undefined) {
+      const i = (name: string): number => cls.fieldIndex.get(name) ?? -1;
+      at = {
+        stackTrace: i('stackTrace'), state: i('state'), contextId: i('contextId'), spanId: i('spanId'), spanName: i('spanName'),
+        samples: i('samples'), tlabSize: i('tlabSize'), allocationSize: i('allocationSize'), weight: i('weight'), duration: i('duration'),
+        size: i('size'), name: i('name'), value: i('value'),
+      };
+      this.fieldsByClass.set(cls, at);
+    }
+    const stack = toNumber(v[at.stackTrace]);
     const vals = this.values;
     switch (cls.name) {
       case EVENT_TYPES.executionSample: {
-        const state = this.threadState(chunk, num('state'));
-        const c = correlation();
+        const state = this.threadState(chunk, toNumber(v[at.state]));
+        const c = correlationOf(v, at);
         if (state !== undefined && state !== 'STATE_SLEEPING') this.add('cpu', chunk, stack, c, vals.slice(0, 1));
         if (this.event === 'wall') this.add('wall', chunk, stack, c, vals.slice(0, 1));
         break;
       }
       case EVENT_TYPES.wallClockSample: {
-        vals[0] = num('samples');
-        const c = correlation();
-        const state = this.threadState(chunk, num('state'));
+        vals[0] = toNumber(v[at.samples]);
+        const c = correlationOf(v, at);
+        const state = this.threadState(chunk, toNumber(v[at.state]));
         if (state === 'STATE_RUNNABLE' && this.event === 'wall') this.add('cpu', chunk, stack, c, vals.slice(0, 1));
         this.add('wall', chunk, stack, c, vals.slice(0, 1));
         break;
       }
       case EVENT_TYPES.allocInNewTlab:
-        vals[1] = num('tlabSize');
-        this.add('allocInNewTlab', chunk, stack, correlation(), vals.slice(0, 2));
+        vals[1] = toNumber(v[at.tlabSize]);
+        this.add('allocInNewTlab', chunk, stack, correlationOf(v, at), vals.slice(0, 2));
         break;
       case EVENT_TYPES.allocOutsideTlab:
-        vals[1] = num('allocationSize');
-        this.add('allocOutsideTlab', chunk, stack, correlation(), vals.slice(0, 2));
+        vals[1] = toNumber(v[at.allocationSize]);
+        this.add('allocOutsideTlab', chunk, stack, correlationOf(v, at), vals.slice(0, 2));
         break;
       case EVENT_TYPES.allocSample:
-        vals[1] = num('weight');
+        vals[1] = toNumber(v[at.weight]);
         this.add('allocSample', chunk, stack, NO_CORRELATION, vals.slice(0, 2));
         break;
       case EVENT_TYPES.monitorEnter:
-        vals[1] = num('duration');
-        this.add('lock', chunk, stack, correlation(), vals.slice(0, 2));
+        vals[1] = toNumber(v[at.duration]);
+        this.add('lock', chunk, stack, correlationOf(v, at), vals.slice(0, 2));
         break;
       case EVENT_TYPES.threadPark:
-        vals[1] = num('duration');
+        vals[1] = toNumber(v[at.duration]);
         this.add('threadPark', chunk, stack, NO_CORRELATION, vals.slice(0, 2));
         break;
       case EVENT_TYPES.liveObject:
         this.add('live', chunk, stack, NO_CORRELATION, vals.slice(0, 1));
         break;
       case EVENT_TYPES.malloc:
-        vals[1] = num('size');
+        vals[1] = toNumber(v[at.size]);
         this.add('malloc', chunk, stack, NO_CORRELATION, vals.slice(0, 2));
         break;
       case EVENT_TYPES.activeSetting:
-        if (this.resolveString(chunk, f('name')) === 'event') this.event = this.resolveString(chunk, f('value')) ?? '';
+        if (this.resolveString(chunk, v[at.name]) === 'event') this.event = this.resolveString(chunk, v[at.value]) ?? '';
         break;
     }
   }
