@@ -5,6 +5,7 @@
 import { benchDecode } from './decode.ts';
 import { benchIngest } from './ingest.ts';
 import { benchNats } from './nats.ts';
+import { benchOtlp } from './otlp.ts';
 import { benchQuery } from './query.ts';
 
 const all: Record<string, () => Promise<{ name: string; lines: string[] }>> = {
@@ -12,6 +13,7 @@ const all: Record<string, () => Promise<{ name: string; lines: string[] }>> = {
   ingest: () => benchIngest(Number(process.env.BENCH_SECONDS ?? 20)),
   nats: () => benchNats(Number(process.env.BENCH_SECONDS ?? 20)),
   query: benchQuery,
+  otlp: () => benchOtlp(Number(process.env.BENCH_SECONDS ?? 20)),
 };
 
 const picked = process.argv.slice(2);
