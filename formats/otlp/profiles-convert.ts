@@ -7,7 +7,8 @@
  * rejected with a message naming it, and the other profiles of the request still convert
  * (OTLP partial success).
  */
-import type { Labels, Profile, Sample } from '../../core/model.ts';
+import type { Labels, Profile } from '../../core/model.ts';
+import { ProfileTables, SampleAccumulator } from '../decoded-profile.ts';
 import { keyOf, labelValueOf, stringAt, type KeyValue } from './anyvalue.ts';
 import { OtlpDecodeError } from './errors.ts';
 import { DEFAULT_EXCLUDED_ATTRIBUTES, labelNameOf, SERVICE_NAME_KEY, UNKNOWN_SERVICE } from './labels.ts';
@@ -112,7 +113,7 @@ class Converter {
       if (key === 'process.executable.path' && value && !exe) exe = value.slice(Math.max(value.lastIndexOf('/'), value.lastIndexOf('\\')) + 1);
       if (this.excluded.has(key) || value === '') return;
       const name = labelNameOf(key);
-      if (name === '' || name.startsWith('__') || name in base) return;
+      if (name === '' || name.startsWith('__') || Object.hasOwn(base, name)) return;
       base[name] = value;
     };
     for (const kv of resourceAttrs) add(keyOf(kv, this.strings), labelValueOf(kv.value, this.strings));
@@ -261,14 +262,12 @@ export function sampleTotal(s: OtlpSample): number {
   return t;
 }
 
+/** One profile's tables and samples; samples of the same identity (stack, labels, link) are summed. */
 class ProfileBuilder {
-  private readonly names: string[] = [''];
-  private readonly nameIndex = new Map<string, number>();
-  private readonly stacks: Uint32Array[] = [];
+  private readonly tables = new ProfileTables();
+  private readonly samples = new SampleAccumulator();
+  /** Dictionary stack index → stack of this profile. */
   private readonly stackIndex = new Map<number, number>();
-  private readonly samples: Sample[] = [];
-  private readonly labelSets: Labels[] = [{}];
-  private readonly labelSetIndex = new Map<string, number>([['', 0]]);
 
   constructor(private readonly charge: (frames: number) => void) {}
 
@@ -277,41 +276,13 @@ class ProfileBuilder {
     if (stack === undefined) {
       const frames = framesOf();
       this.charge(frames.length);
-      const ids = new Uint32Array(frames.length);
-      for (let j = 0; j < frames.length; j++) ids[j] = this.name(frames[j]);
-      stack = this.stacks.length;
-      this.stacks.push(ids);
+      stack = this.tables.stackId(frames.map((f) => this.tables.nameId(f)));
       this.stackIndex.set(stackKey, stack);
     }
-    const sample: Sample = { stack, values: [value], labelSet: this.labelSet(labels) };
-    if (link?.spanId) sample.spanId = link.spanId;
-    if (link?.traceId) sample.traceId = link.traceId;
-    this.samples.push(sample);
-  }
-
-  private name(s: string): number {
-    let i = this.nameIndex.get(s);
-    if (i === undefined) {
-      i = this.names.length;
-      this.names.push(s);
-      this.nameIndex.set(s, i);
-    }
-    return i;
-  }
-
-  private labelSet(labels: Labels | undefined): number {
-    if (!labels) return 0;
-    const key = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    let i = this.labelSetIndex.get(key);
-    if (i === undefined) {
-      i = this.labelSets.length;
-      this.labelSets.push(labels);
-      this.labelSetIndex.set(key, i);
-    }
-    return i;
+    this.samples.add(stack, [value], labels ? this.tables.labelSetId(labels) : 0, link?.spanId || undefined, link?.traceId || undefined);
   }
 
   build(head: Pick<Profile, 'sampleTypes' | 'periodType' | 'period' | 'timeNanos' | 'durationNanos'>): Profile {
-    return { ...head, names: this.names, stacks: this.stacks, samples: this.samples, sampleLabelSets: this.labelSets };
+    return { ...head, names: this.tables.names, stacks: this.tables.stacks, samples: this.samples.samples, sampleLabelSets: this.tables.labelSets };
   }
 }
