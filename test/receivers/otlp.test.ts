@@ -15,6 +15,10 @@ import {
   ProfilesService,
 } from '../../gen/opentelemetry/proto/collector/profiles/v1development/profiles_service_pb.ts';
 import { ExportTraceServiceRequestSchema, TraceService } from '../../gen/opentelemetry/proto/collector/trace/v1/trace_service_pb.ts';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { startReceiver, type Harness } from './otlp-harness.ts';
 import { richProfilesRequest, SPAN_ID, TRACE_ID, tracesFixture } from './otlp-support.ts';
 
@@ -117,6 +121,54 @@ describe('otlp receiver', () => {
     assert.deepEqual(h.traces[0].spans, fx.expected);
   });
 
+  test("spans serialized by the OpenTelemetry JS SDK's own OTLP serializers (protobuf and JSON)", async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({
+      resource: resourceFromAttributes({ 'service.name': 'sdk-service', 'service.version': '1.2.3' }),
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    });
+    const tracer = provider.getTracer('otlp-test');
+    tracer.startActiveSpan('parent', { kind: SpanKind.SERVER, attributes: { 'http.route': '/x', retries: 3, ok: true } }, (parent) => {
+      const child = tracer.startSpan('child', { kind: SpanKind.CLIENT });
+      child.setStatus({ code: SpanStatusCode.ERROR, message: 'boom' });
+      child.end();
+      parent.end();
+    });
+    await provider.forceFlush();
+    const spans = exporter.getFinishedSpans();
+    assert.equal(spans.length, 2);
+    const toNanos = ([s, ns]: [number, number]) => BigInt(s) * 1_000_000_000n + BigInt(ns);
+    const expected = spans.map((s) => ({
+      traceId: s.spanContext().traceId,
+      spanId: s.spanContext().spanId,
+      parentSpanId: s.parentSpanContext?.spanId ?? '',
+      serviceName: 'sdk-service',
+      name: s.name,
+      kind: s.kind + 1, // the API's enum starts at INTERNAL = 0; OTLP's at UNSPECIFIED = 0
+      startNanos: toNanos(s.startTime),
+      durationNanos: toNanos(s.endTime) - toNanos(s.startTime),
+      statusCode: s.status.code,
+      statusMessage: s.status.message ?? '',
+    }));
+    for (const [body, ct] of [
+      [ProtobufTraceSerializer.serializeRequest(spans)!, 'application/x-protobuf'],
+      [JsonTraceSerializer.serializeRequest(spans)!, 'application/json'],
+    ] as const) {
+      h.traces.length = 0;
+      const r = await post(`${h.url}/v1/traces`, body, { 'Content-Type': ct });
+      assert.equal(r.status, 200, await r.clone().text());
+      const got = h.traces[0].spans;
+      assert.deepEqual(
+        got.map(({ attributes: _a, ...rest }) => rest),
+        expected,
+        ct,
+      );
+      const parent = got.find((s) => s.name === 'parent')!;
+      assert.deepEqual(parent.attributes, { 'http.route': '/x', retries: '3', ok: 'true', 'service.version': '1.2.3', ...sdkResourceAttributes(got) });
+    }
+    await provider.shutdown();
+  });
+
   test('profiles over gRPC, with partial success in the response', async () => {
     h.profiles.length = 0;
     const client = createClient(ProfilesService, createGrpcTransport({ baseUrl: h.url }));
@@ -188,3 +240,8 @@ describe('otlp receiver', () => {
     }
   });
 });
+
+/** The SDK's default resource adds telemetry.sdk.* attributes; they are taken as they come. */
+function sdkResourceAttributes(spans: { attributes: Record<string, string> }[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(spans[0].attributes).filter(([k]) => k.startsWith('telemetry.sdk.')));
+}
