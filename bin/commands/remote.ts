@@ -52,13 +52,17 @@ export interface CallOptions {
   method?: string;
   body?: Uint8Array | string;
   headers?: Record<string, string>;
-  /** Attempts in all, for 429, 503 and connection failures. */
-  attempts?: number;
+  /** How long to keep retrying 429 and 503 answers, in all. */
+  retryForMs?: number;
   /** Told about each wait, so a progress display can say why it pauses. */
   onRetry?: (reason: string, waitMs: number) => void;
 }
 
 const MAX_WAIT_MS = 30_000;
+/** A server that keeps answering 429 or 503 for this long is reported as refusing. */
+const DEFAULT_RETRY_FOR_MS = 120_000;
+/** Attempts when the connection itself fails. */
+const CONNECT_ATTEMPTS = 4;
 
 /** Seconds or an HTTP date, as RFC 9110 allows; undefined when absent or unreadable. */
 export function retryAfterMs(header: string | null, nowMs = Date.now()): number | undefined {
@@ -71,7 +75,8 @@ export function retryAfterMs(header: string | null, nowMs = Date.now()): number 
 
 /** One request with retries; the final response is returned whatever its status. */
 export async function call(remote: Remote, path: string, opts: CallOptions = {}): Promise<Response> {
-  const attempts = opts.attempts ?? 8;
+  const retryFor = opts.retryForMs ?? DEFAULT_RETRY_FOR_MS;
+  let waited = 0;
   const headers: Record<string, string> = { ...opts.headers };
   if (remote.tenant) headers['X-Scope-OrgID'] = remote.tenant;
   if (remote.token) headers.Authorization = `Bearer ${remote.token}`;
@@ -83,13 +88,17 @@ export async function call(remote: Remote, path: string, opts: CallOptions = {})
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       const reason = cause?.code ?? cause?.message ?? (err as Error).message;
-      if (attempt >= attempts) throw new RequestError(0, `cannot reach ${remote.url}: ${reason}`);
+      // A server that is restarting refuses or drops connections for a moment; anything else
+      // (a bad URL, a name that does not resolve) will not get better by waiting.
+      const transient = ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'].includes(cause?.code ?? '');
+      if (!transient || attempt >= CONNECT_ATTEMPTS) throw new RequestError(0, `cannot reach ${remote.url}: ${reason}`);
       opts.onRetry?.(reason, backoff);
       await sleep(backoff);
       continue;
     }
-    if ((res.status === 429 || res.status === 503) && attempt < attempts) {
-      const wait = Math.min(MAX_WAIT_MS, retryAfterMs(res.headers.get('retry-after')) ?? backoff);
+    const wait = Math.min(MAX_WAIT_MS, retryAfterMs(res.headers.get('retry-after')) ?? backoff);
+    if ((res.status === 429 || res.status === 503) && waited + wait <= retryFor) {
+      waited += wait;
       await res.arrayBuffer().catch(() => undefined);
       opts.onRetry?.(`${res.status}`, wait);
       await sleep(wait);
