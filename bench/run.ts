@@ -7,6 +7,7 @@ import { benchIngest } from './ingest.ts';
 import { benchNats } from './nats.ts';
 import { benchOtlp } from './otlp.ts';
 import { benchQuery } from './query.ts';
+import { benchEbpf } from './ebpf.ts';
 
 const all: Record<string, () => Promise<{ name: string; lines: string[] }>> = {
   decode: benchDecode,
@@ -14,6 +15,7 @@ const all: Record<string, () => Promise<{ name: string; lines: string[] }>> = {
   nats: () => benchNats(Number(process.env.BENCH_SECONDS ?? 20)),
   query: benchQuery,
   otlp: () => benchOtlp(Number(process.env.BENCH_SECONDS ?? 20)),
+  ebpf: () => benchEbpf(Number(process.env.BENCH_SECONDS ?? 20)),
 };
 
 const picked = process.argv.slice(2);

@@ -23,23 +23,29 @@ interface Segment {
 }
 
 export class ElfSymbols {
-  /** Sorted by start address. */
+  /**
+   * Sorted by start address. Names stay bytes in the string table until a lookup needs one:
+   * a large binary has hundreds of thousands of functions, of which a profile touches few.
+   */
   private readonly starts: Float64Array;
   private readonly ends: Float64Array;
-  private readonly names: string[];
+  private readonly nameOffsets: Uint32Array;
 
   constructor(
-    symbols: { start: number; end: number; name: string }[],
+    starts: Float64Array,
+    ends: Float64Array,
+    nameOffsets: Uint32Array,
+    private readonly strtab: Buffer,
     private readonly segments: Segment[],
   ) {
-    symbols.sort((a, b) => a.start - b.start);
-    this.starts = Float64Array.from(symbols, (s) => s.start);
-    this.ends = Float64Array.from(symbols, (s) => s.end);
-    this.names = symbols.map((s) => s.name);
+    const order = Uint32Array.from(starts.keys()).sort((a, b) => starts[a] - starts[b]);
+    this.starts = Float64Array.from(order, (i) => starts[i]);
+    this.ends = Float64Array.from(order, (i) => ends[i]);
+    this.nameOffsets = Uint32Array.from(order, (i) => nameOffsets[i]);
   }
 
   get size(): number {
-    return this.names.length;
+    return this.starts.length;
   }
 
   /** The function containing the byte at `fileOffset` of the file, if any. */
@@ -58,11 +64,14 @@ export class ElfSymbols {
     if (i < 0) return undefined;
     // Zero-sized symbols (hand-written assembly) cover up to the next symbol.
     const end = this.ends[i] > this.starts[i] ? this.ends[i] : (this.starts[i + 1] ?? this.starts[i] + 1);
-    return vaddr < end ? this.names[i] : undefined;
+    if (vaddr >= end) return undefined;
+    const off = this.nameOffsets[i];
+    return this.strtab.toString('utf8', off, this.strtab.indexOf(0, off));
   }
 }
 
-export const NO_SYMBOLS = new ElfSymbols([], []);
+const EMPTY = Buffer.alloc(0);
+export const NO_SYMBOLS = new ElfSymbols(new Float64Array(0), new Float64Array(0), new Uint32Array(0), EMPTY, []);
 
 /** Reads the symbols of the file at `path`; NO_SYMBOLS when it is not an ELF file we can read. */
 export function readElfSymbols(path: string): ElfSymbols {
@@ -126,20 +135,25 @@ function parse(fd: number, fileSize: number): ElfSymbols {
     }
     if (table) break;
   }
-  if (!table || table.link >= shnum) return new ElfSymbols([], segments);
+  if (!table || table.link >= shnum) return new ElfSymbols(new Float64Array(0), new Float64Array(0), new Uint32Array(0), EMPTY, segments);
   const strtab = section(table.link);
   const syms = read(fd, table.offset, table.size, fileSize);
   const strs = read(fd, strtab.offset, strtab.size, fileSize);
-  const entsize = table.entsize || 24;
-  const out: { start: number; end: number; name: string }[] = [];
+  const entsize = Math.max(table.entsize, 24);
+  const max = Math.floor(syms.length / entsize);
+  const starts = new Float64Array(max);
+  const ends = new Float64Array(max);
+  const names = new Uint32Array(max);
+  let n = 0;
   for (let o = 0; o + 24 <= syms.length; o += entsize) {
     if ((syms[o + 4] & 0xf) !== STT_FUNC || syms.readUInt16LE(o + 6) === 0) continue;
-    const start = Number(syms.readBigUInt64LE(o + 8));
-    if (start === 0) continue;
+    const start = syms.readUInt32LE(o + 8) + syms.readUInt32LE(o + 12) * 2 ** 32;
     const nameOff = syms.readUInt32LE(o);
-    const nameEnd = strs.indexOf(0, nameOff);
-    if (nameEnd <= nameOff) continue;
-    out.push({ start, end: start + Number(syms.readBigUInt64LE(o + 16)), name: strs.toString('utf8', nameOff, nameEnd) });
+    if (start === 0 || nameOff === 0 || nameOff >= strs.length) continue;
+    starts[n] = start;
+    ends[n] = start + syms.readUInt32LE(o + 16) + syms.readUInt32LE(o + 20) * 2 ** 32;
+    names[n] = nameOff;
+    n++;
   }
-  return new ElfSymbols(out, segments);
+  return new ElfSymbols(starts.subarray(0, n), ends.subarray(0, n), names.subarray(0, n), strs, segments);
 }

@@ -57,6 +57,11 @@ export class EbpfReceiver implements Receiver {
     this.restarts = counter(metrics, 'hearth_receiver_ebpf_bpftrace_restarts_total', 'Times bpftrace died and was started again.').labels({ receiver: s.id });
   }
 
+  /** The running bpftrace, for measuring what sampling costs. */
+  get bpftracePid(): number | undefined {
+    return this.supervisor?.pid;
+  }
+
   async start(): Promise<void> {
     const bpftrace = findOnPath('bpftrace');
     const euid = process.geteuid?.() ?? -1;

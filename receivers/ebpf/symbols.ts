@@ -18,7 +18,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import type { RawFrame } from './bpftrace-output.ts';
-import { readElfSymbols, type ElfSymbols } from './elf-symbols.ts';
+import { NO_SYMBOLS, readElfSymbols, type ElfSymbols } from './elf-symbols.ts';
 
 export const KERNEL_PREFIX = '[k] ';
 /** ELF files whose symbols are kept; the least recently used beyond this are dropped. */
@@ -79,22 +79,24 @@ export class Symbolizer {
     return kept?.mappings ?? [];
   }
 
-  /** Symbols of a file as process `pid` sees it (its mount namespace), keyed by the file's identity. */
+  /**
+   * Symbols of a file as process `pid` sees it (its mount namespace), keyed by the file's
+   * identity so every process mapping it shares one copy. A process that has exited no longer
+   * shows its root; the file is then looked up on the host.
+   */
   symbols(pid: number, path: string): ElfSymbols {
-    const seen = `/proc/${pid}/root${path}`;
-    let key: string;
-    try {
-      const st = statSync(seen);
-      key = `${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}`;
-    } catch {
-      key = `${pid}:${path}`;
+    let file = `/proc/${pid}/root${path}`;
+    let key = fileIdentity(file);
+    if (key === undefined) {
+      file = path;
+      key = fileIdentity(file);
+      if (key === undefined) return NO_SYMBOLS;
     }
     let syms = this.files.get(key);
     if (syms) {
       this.files.delete(key);
     } else {
-      syms = readElfSymbols(seen);
-      if (syms.size === 0 && key.startsWith(`${pid}:`)) syms = readElfSymbols(path);
+      syms = readElfSymbols(file);
       if (this.files.size >= MAX_CACHED_FILES) this.files.delete(this.files.keys().next().value!);
     }
     this.files.set(key, syms);
@@ -112,6 +114,9 @@ export class Symbolizer {
 export class FrameNamer {
   private mappingList: Mapping[] | undefined;
   private perfMap: PerfSymbol[] | undefined;
+  /** Stacks share most of their frames: each address is named once per collection. */
+  private readonly named = new Map<bigint, string>();
+  private readonly fileSymbols = new Map<string, ElfSymbols>();
 
   constructor(
     private readonly pid: number,
@@ -125,11 +130,22 @@ export class FrameNamer {
 
   user(frame: RawFrame): string {
     if (frame.symbol) return frame.symbol;
+    let name = this.named.get(frame.address);
+    if (name === undefined) {
+      name = this.resolve(frame);
+      this.named.set(frame.address, name);
+    }
+    return name;
+  }
+
+  private resolve(frame: RawFrame): string {
     this.mappingList ??= this.symbolizer.mappings(this.pid);
     const mapping = lookup(this.mappingList, frame.address);
     if (mapping) {
       const offset = frame.address - mapping.start + mapping.offset;
-      const name = this.symbolizer.symbols(this.pid, mapping.path).atFileOffset(Number(offset));
+      let syms = this.fileSymbols.get(mapping.path);
+      if (!syms) this.fileSymbols.set(mapping.path, (syms = this.symbolizer.symbols(this.pid, mapping.path)));
+      const name = syms.atFileOffset(Number(offset));
       if (name) return name;
       const jit = lookup(this.perfSymbols(), frame.address);
       if (jit) return jit.name;
@@ -148,6 +164,15 @@ export class FrameNamer {
     const text = this.fs.read(`/proc/${this.pid}/root/tmp/perf-${nsPid}.map`) ?? this.fs.read(`/tmp/perf-${this.pid}.map`) ?? '';
     this.perfMap = parsePerfMap(text);
     return this.perfMap;
+  }
+}
+
+function fileIdentity(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}`;
+  } catch {
+    return undefined;
   }
 }
 
