@@ -45,6 +45,8 @@ export interface ChunkContext {
 export interface EventSink {
   /** Names of the event types to decode; every other event is skipped by its size. */
   readonly wanted: ReadonlySet<string>;
+  /** Names of the constant pools to keep; the others are read past and dropped. */
+  readonly pools: ReadonlySet<string>;
   onEvent(cls: ClassDef, values: JfrValue[], chunk: ChunkContext): void;
 }
 
@@ -104,7 +106,7 @@ function readChunk(buf: Uint8Array, offset: number, sink: EventSink, pools: Cons
   const types = readMetadata(r);
   // Of each stack frame only the method matters; keeping just it saves an object per frame.
   const values = new ValueReader(types, { 'jdk.types.StackFrame': 'method' });
-  readConstantPools(r, offset, header.cpOffset, end, values, pools);
+  readConstantPools(r, offset, header.cpOffset, end, values, pools, sink.pools);
   const chunk: ChunkContext = { header, types, pools };
 
   const wanted = new Map<number, ClassDef>();
@@ -133,7 +135,15 @@ function readChunk(buf: Uint8Array, offset: number, sink: EventSink, pools: Cons
  * Constant-pool events form a chain: the header points at the last one, and each holds the
  * (negative) distance to the one before it, 0 ending the chain.
  */
-function readConstantPools(r: ByteReader, chunkStart: number, cpOffset: number, end: number, values: ValueReader, pools: ConstantPools): void {
+function readConstantPools(
+  r: ByteReader,
+  chunkStart: number,
+  cpOffset: number,
+  end: number,
+  values: ValueReader,
+  pools: ConstantPools,
+  keep: ReadonlySet<string>,
+): void {
   const seen = new Set<number>();
   let pos = chunkStart + cpOffset;
   for (;;) {
@@ -158,10 +168,11 @@ function readConstantPools(r: ByteReader, chunkStart: number, cpOffset: number, 
       const n = r.count('constant count');
       r.need(n, 'constants');
       let pool = pools.get(cls.name);
-      if (pool === undefined) pools.set(cls.name, (pool = new Map()));
+      if (pool === undefined && keep.has(cls.name)) pools.set(cls.name, (pool = new Map()));
       for (let j = 0; j < n; j++) {
         const key = r.long();
-        pool.set(key, values.read(r, cls));
+        const value = values.read(r, cls);
+        pool?.set(key, value);
       }
     }
     if (delta === 0) return;

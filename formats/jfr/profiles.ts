@@ -129,6 +129,7 @@ function correlationOf(v: JfrValue[], at: EventFields): Correlation {
 /** An EventSink that accumulates one profile per sample kind. */
 export class ProfileCollector implements EventSink {
   readonly wanted: ReadonlySet<string> = new Set(Object.values(EVENT_TYPES));
+  readonly pools: ReadonlySet<string> = new Set(['jdk.types.StackTrace', 'jdk.types.Method', 'java.lang.Class', 'jdk.types.Symbol', 'jdk.types.ThreadState', 'java.lang.String']);
   /** The profiler's `event` setting (cpu, itimer, wall, …), as last seen. */
   event = '';
   private readonly tables = new ProfileTables();
@@ -342,7 +343,7 @@ export class ProfileCollector implements EventSink {
 
   private labelsOf(c: Correlation): { set: number; spanId?: string; traceId?: string } {
     const snapshot = this.opts.labels;
-    const spanIdHex = c.spanId === 0 || c.spanId === 0n ? undefined : hex64(c.spanId);
+    const spanIdHex = hex64(c.spanId);
     const key = `${c.contextId}|${spanIdHex ?? ''}|${c.spanName}`;
     const cached = this.labelSetCache.get(key);
     if (cached) return cached;
@@ -378,9 +379,13 @@ function toNumber(v: JfrValue | undefined): number {
   return 0;
 }
 
-function hex64(v: JfrValue): string {
-  const big = typeof v === 'bigint' ? v : BigInt(toNumber(v));
-  return BigInt.asUintN(64, big).toString(16).padStart(16, '0');
+/** A span ID the event carries (a long; 0 means none) as 16 hex digits. */
+function hex64(v: JfrValue): string | undefined {
+  let big: bigint;
+  if (typeof v === 'bigint') big = v;
+  else if (typeof v === 'number' && Number.isSafeInteger(v)) big = BigInt(v);
+  else return undefined;
+  return big === 0n ? undefined : BigInt.asUintN(64, big).toString(16).padStart(16, '0');
 }
 
 /** Hex of up to `width` digits, either case, as `width` lowercase digits; anything else is no ID. */
