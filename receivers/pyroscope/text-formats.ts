@@ -4,7 +4,8 @@
  * says what the numbers measure.
  */
 import { BadRequestError } from '../../core/errors.ts';
-import type { Profile, Sample, ValueType } from '../../core/model.ts';
+import type { Profile, ValueType } from '../../core/model.ts';
+import { ProfileTables, SampleAccumulator } from '../../formats/decoded-profile.ts';
 
 export interface TextProfileType {
   /** The app name without its type suffix; it becomes `service_name`. */
@@ -169,11 +170,8 @@ function forEachLine(text: string, fn: (line: string, lineNo: number) => void): 
 }
 
 class ProfileBuilder {
-  private readonly names: string[] = [''];
-  private readonly nameIds = new Map<string, number>();
-  private readonly stacks: Uint32Array[] = [];
-  private readonly stackIds = new Map<string, number>();
-  private readonly samples: Sample[] = [];
+  private readonly tables = new ProfileTables();
+  private readonly samples = new SampleAccumulator();
 
   constructor(
     private readonly type: TextProfileType,
@@ -187,33 +185,12 @@ class ProfileBuilder {
     this.addFrames(frames, count);
   }
 
-  /** `frames` root first, non-empty. */
+  /** `frames` root first, non-empty. A repeated stack adds to its sample. */
   addFrames(frames: readonly string[], count: number): void {
     // Text is root first; the model wants the leaf first.
-    const ids = new Uint32Array(frames.length);
-    for (let i = 0; i < frames.length; i++) ids[frames.length - 1 - i] = this.nameId(frames[i]);
-    const key = ids.join(',');
-    let stack = this.stackIds.get(key);
-    const value = Math.round(count * this.type.scale);
-    if (stack === undefined) {
-      stack = this.stacks.length;
-      this.stacks.push(ids);
-      this.stackIds.set(key, stack);
-      this.samples.push({ stack, values: [value], labelSet: 0 });
-    } else {
-      // Stacks are unique in the model: a repeated line adds to the existing sample.
-      this.samples[stack].values[0] += value;
-    }
-  }
-
-  private nameId(name: string): number {
-    let id = this.nameIds.get(name);
-    if (id === undefined) {
-      id = this.names.length;
-      this.names.push(name);
-      this.nameIds.set(name, id);
-    }
-    return id;
+    const ids = new Array<number>(frames.length);
+    for (let i = 0; i < frames.length; i++) ids[frames.length - 1 - i] = this.tables.nameId(frames[i]);
+    this.samples.add(this.tables.stackId(ids), [Math.round(count * this.type.scale)]);
   }
 
   build(): Profile {
@@ -223,9 +200,9 @@ class ProfileBuilder {
       period: this.type.period,
       timeNanos: this.timing.timeNanos,
       durationNanos: this.timing.durationNanos,
-      names: this.names,
-      stacks: this.stacks,
-      samples: this.samples,
+      names: this.tables.names,
+      stacks: this.tables.stacks,
+      samples: this.samples.samples,
       sampleLabelSets: [{}],
     };
   }
