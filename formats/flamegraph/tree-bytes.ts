@@ -4,6 +4,7 @@
  * number of children. A nameless virtual root comes first. An empty tree is zero bytes.
  */
 import { BadRequestError } from '../../core/errors.ts';
+import { ByteWriter } from '../byte-writer.ts';
 import { buildTree, ROOT, type CallTree, type MergedStacks } from './tree.ts';
 import { TREE_BYTES_TRUNCATION, truncateTree } from './truncate.ts';
 
@@ -30,16 +31,27 @@ export function encodeTreeBytes(tree: CallTree, maxNodes = 0): Uint8Array {
       let b = nameBytes[ni];
       if (b === undefined) b = nameBytes[ni] = utf8.encode(t.names[ni]);
       out.uvarint(b.length);
-      out.bytes(b);
+      out.raw(b);
     }
-    out.uvarint(Math.round(t.self[n]));
+    selfValue(out, Math.round(t.self[n]));
     const from = t.childStart[n];
     const to = t.childStart[n + 1];
     out.uvarint(to - from);
     // Pushed in order, popped last first: Pyroscope writes the last child's subtree first.
     for (let j = from; j < to; j++) stack[sp++] = t.children[j];
   }
-  return out.finish();
+  // A copy, so the answer does not hold on to the writer's spare capacity.
+  return out.finish().slice();
+}
+
+/** Self values are int64 in Pyroscope, written as their uint64 bits: a negative (a diff of deltas) takes 10 bytes. */
+function selfValue(out: ByteWriter, v: number): void {
+  if (v >= 0) {
+    out.uvarint(v);
+    return;
+  }
+  const u = BigInt.asUintN(64, BigInt(v));
+  out.uvarint64(Number(u & 0xffffffffn), Number(u >> 32n));
 }
 
 /** Convenience: stacks → tree → TREE bytes. */
@@ -110,45 +122,6 @@ export function decodeTreeBytes(bytes: Uint8Array): MergedStacks {
     throw new BadRequestError(`malformed tree bytes: ${r.remaining} trailing bytes after the last node`);
   }
   return { names, stacks, values };
-}
-
-class ByteWriter {
-  private buf: Uint8Array;
-  private pos = 0;
-
-  constructor(capacity: number) {
-    this.buf = new Uint8Array(Math.max(64, capacity));
-  }
-
-  private reserve(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.pos + n) cap *= 2;
-    const b = new Uint8Array(cap);
-    b.set(this.buf.subarray(0, this.pos));
-    this.buf = b;
-  }
-
-  uvarint(v: number): void {
-    this.reserve(10);
-    const b = this.buf;
-    // Values can exceed 32 bits, so no bit operators on the whole number.
-    while (v >= 0x80) {
-      b[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    b[this.pos++] = v;
-  }
-
-  bytes(src: Uint8Array): void {
-    this.reserve(src.length);
-    this.buf.set(src, this.pos);
-    this.pos += src.length;
-  }
-
-  finish(): Uint8Array {
-    return this.buf.slice(0, this.pos);
-  }
 }
 
 class ByteReader {
