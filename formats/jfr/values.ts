@@ -37,6 +37,8 @@ interface Step {
   kind: Kind;
   array: boolean;
   cls: ClassDef | undefined;
+  /** An object that takes no bytes at all (no fields, or only such objects). */
+  empty: boolean;
 }
 
 /** Objects nest a few levels (a stack trace holds frames); deeper nesting means a self-referencing type. */
@@ -82,10 +84,11 @@ export class ValueReader {
     let steps = this.plans.get(cls.id);
     if (steps === undefined) {
       steps = cls.fields.map((f: FieldDef) => {
-        if (f.constantPool) return { kind: Kind.Ref, array: f.array, cls: undefined };
+        if (f.constantPool) return { kind: Kind.Ref, array: f.array, cls: undefined, empty: false };
         const t = this.classOf(f.typeId, `field ${cls.name}.${f.name}`);
         const prim = PRIMITIVES[t.name];
-        return prim !== undefined ? { kind: prim, array: f.array, cls: undefined } : { kind: Kind.Object, array: f.array, cls: t };
+        if (prim !== undefined) return { kind: prim, array: f.array, cls: undefined, empty: false };
+        return { kind: Kind.Object, array: f.array, cls: t, empty: this.isEmpty(t, new Set()) };
       });
       this.plans.set(cls.id, steps);
     }
@@ -117,8 +120,22 @@ export class ValueReader {
     return out;
   }
 
+  /** Whether values of `cls` take no bytes; a class that contains itself is not (reading it fails on depth). */
+  private isEmpty(cls: ClassDef, visiting: Set<number>): boolean {
+    if (visiting.has(cls.id)) return false;
+    visiting.add(cls.id);
+    for (const f of cls.fields) {
+      if (f.constantPool || f.array) return false;
+      const t = this.types.byId.get(f.typeId);
+      if (!t || PRIMITIVES[t.name] !== undefined || !this.isEmpty(t, visiting)) return false;
+    }
+    return true;
+  }
+
   private array(r: ByteReader, s: Step, depth: number): JfrValue[] {
     const n = r.count('array length');
+    // Elements that take no bytes can't be bounded by the input's size: there is nothing to read.
+    if (s.empty) return [];
     // Every element takes at least one byte, so a longer array can only be corrupt.
     r.need(n, 'an array');
     const arr: JfrValue[] = new Array(n);
