@@ -70,9 +70,28 @@ export interface Processor extends Component {
   process(batch: Batch): Promise<Batch | null>;
   /** The same for a traces pipeline; only processors whose factory lists `traces` have it. */
   processTraces?(batch: SpanBatch): Promise<SpanBatch | null>;
+  /**
+   * For a processor that combines batches (merging several into one, or grouping several for
+   * one export): a pipeline calls this instead of `process`. The processor keeps the batch, and
+   * later hands what it made of it to `next`, alone or with others. The returned promise settles
+   * only once `next` settled for what holds this batch, so a client's 2xx still means durable.
+   * `accepted` is called once the batch sits in the processor's own bounded memory: the pipeline
+   * then stops counting it against its in-flight limit while it waits.
+   */
+  hold?(batch: Batch, next: Downstream<Batch>, accepted: () => void): Promise<void>;
+  /** Called first thing at shutdown: hand on everything held now, and stop holding from then on. */
+  flush?(): Promise<void>;
 }
 
+/** The rest of a pipeline after a processor: settles once every batch it is given is durable (or dropped). */
+export type Downstream<T> = (batches: T[]) => Promise<void>;
+
 export interface Exporter extends Component, Consumer<'profiles'> {
+  /**
+   * Takes several batches at once, as one message or one insert; settles once all are durable.
+   * Without it a group is handed over batch by batch.
+   */
+  consumeMany?(batches: Batch[]): Promise<void>;
   /** Takes spans; only exporters whose factory lists `traces` have it. Settles once durable. */
   consumeTraces?(batch: SpanBatch): Promise<void>;
   /**

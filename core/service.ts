@@ -168,7 +168,11 @@ export class Service {
     };
     // In-flight requests wait for their data to be durable: have exporters write out now
     // rather than at their next batching deadline, then let the server finish those requests.
-    await Promise.all([...this.exporters.values()].map((e) => step('flush', async () => e.flush?.())));
+    // Processors holding batches to combine them hand them on now, while the exporters still run.
+    await Promise.all([
+      ...this.processors.map((p) => step('processor flush', async () => p.flush?.())),
+      ...[...this.exporters.values()].map((e) => step('flush', async () => e.flush?.())),
+    ]);
     // While the server still listens: Hearth may be the endpoint of its own spans.
     await step('self-tracing', async () => this.selfTracing?.shutdown());
     await step('http', () => this.http.close());
