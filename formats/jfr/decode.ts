@@ -2,7 +2,6 @@
  * JFR (Java Flight Recorder) → profiles, one per kind of sample, as Pyroscope derives them
  * from recordings of async-profiler, pyroscope-java and the JDK itself.
  */
-import type { FormatError } from '../format-error.ts';
 import { inflateBounded, isGzip } from '../gzip.ts';
 import { readRecording } from './chunks.ts';
 import { JfrError } from './errors.ts';
@@ -59,9 +58,9 @@ export function gunzipJfr(input: Uint8Array, maxBytes: number): Uint8Array {
   try {
     return inflateBounded(input, maxBytes);
   } catch (err) {
+    // The shared gunzip reports an output over the limit by its own error class; matched by
+    // name so that this decoder keeps to formats/ and its own error type.
     const tooLarge = (err as { constructor?: { name?: string } }).constructor?.name === 'ProfileTooLargeError';
     throw new JfrError((err as Error).message, tooLarge);
   }
 }
-
-export type { FormatError };

@@ -35,6 +35,7 @@ export function decodeLabelsSnapshot(bytes: Uint8Array): LabelsSnapshot {
           else if (k === ((2 << 3) | WIRE_LEN)) labels = readContext(r, r.delimited());
           else r.skipField(k);
         }
+        entryEnds(r, end);
         out.contexts.set(id, labels);
       } else if (key === ((2 << 3) | WIRE_LEN)) {
         const end = r.delimited();
@@ -46,6 +47,7 @@ export function decodeLabelsSnapshot(bytes: Uint8Array): LabelsSnapshot {
           else if (k === ((2 << 3) | WIRE_LEN)) value = r.string();
           else r.skipField(k);
         }
+        entryEnds(r, end);
         out.strings.set(id, value);
       } else {
         r.skipField(key);
@@ -75,7 +77,14 @@ function readContext(r: ProtoReader, end: number): Map<number, number> {
       else if (t === ((2 << 3) | WIRE_VARINT)) v = r.int64();
       else r.skipField(t);
     }
+    entryEnds(r, entryEnd);
     labels.set(k, v);
   }
+  entryEnds(r, end);
   return labels;
+}
+
+/** A field read past the end of its map entry means the lengths disagree. */
+function entryEnds(r: ProtoReader, end: number): void {
+  if (r.pos !== end) throw new JfrError(`the labels part is not a LabelsSnapshot: a map entry overruns its length at byte ${end}`);
 }
