@@ -8,7 +8,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { singleNodeConfig, startHearth, tempDir, type HearthProcess } from '../support/hearth.ts';
-import { hearthCli } from '../support/cli.ts';
+import { hearthCli, ingest } from '../support/cli.ts';
+import { CORPUS_SKIP, corpusFile } from '../support/corpus.ts';
 import { GO_CPU_STACKS, PERIOD_NS, goCpuProfile, goCpuProfileGz } from '../support/go-cpu-profile.ts';
 
 const tmp = tempDir('hearth-cli-push-');
@@ -22,25 +23,6 @@ after(async () => {
   await hearth?.stop();
   tmp.remove();
 });
-
-/** Posts a file to /ingest directly, retrying as a client would: the server's own verdict. */
-async function ingestDirectly(body: Uint8Array, format: string, name: string): Promise<{ status: number; message: string }> {
-  for (let attempt = 0; ; attempt++) {
-    const res = await fetch(`${hearth.url}/ingest?${new URLSearchParams({ name, format })}`, { method: 'POST', body: body as BodyInit });
-    const text = await res.text();
-    if ((res.status === 429 || res.status === 503) && attempt < 20) {
-      await new Promise((r) => setTimeout(r, 500));
-      continue;
-    }
-    let message = text;
-    try {
-      message = (JSON.parse(text) as { message: string }).message;
-    } catch {
-      // keep the text
-    }
-    return { status: res.status, message };
-  }
-}
 
 test('push DIR: accepts the good files, refuses the bad ones with the server reason, skips the rest', async () => {
   const now = Date.now();
@@ -64,8 +46,8 @@ test('push DIR: accepts the good files, refuses the bad ones with the server rea
   assert.match(r.stdout, /^accepted: 2 pprof, 2 folded$/m, r.stdout);
 
   // The reasons are the server's: the same files posted directly get the same answers.
-  const truncatedVerdict = await ingestDirectly(truncated, 'pprof', `${service}-direct`);
-  const brokenVerdict = await ingestDirectly(readFileSync(join(dir, 'broken.folded')), 'folded', `${service}-direct`);
+  const truncatedVerdict = await ingest(hearth.url, { name: `${service}-direct`, format: 'pprof' }, truncated);
+  const brokenVerdict = await ingest(hearth.url, { name: `${service}-direct`, format: 'folded' }, readFileSync(join(dir, 'broken.folded')));
   assert.equal(truncatedVerdict.status, 400);
   assert.equal(brokenVerdict.status, 400);
   const refused = r.stdout.split('\n').filter((l) => l.startsWith('  '));
@@ -95,4 +77,13 @@ test('push: a missing --name is a usage error', async () => {
   const r = await hearthCli(['push', tmp.dir, '--url', hearth.url]);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--name is required/);
+});
+
+test('push finds a JFR recording by its content, whatever its name', { skip: CORPUS_SKIP }, async () => {
+  const dir = join(tmp.dir, 'jfr');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'recording.bin'), corpusFile('grafana-jfr-parser/dump2.jfr.gz'));
+  const r = await hearthCli(['push', dir, '--name', `${service}-java`, '--url', hearth.url]);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^accepted: 1 jfr$/m);
 });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { decodePprof } from '../../formats/pprof/index.ts';
 import { singleNodeConfig, startHearth, tempDir, type HearthProcess } from '../support/hearth.ts';
-import { hearthCli } from '../support/cli.ts';
+import { hearthCli, mustIngest } from '../support/cli.ts';
 import { GO_CPU_STACKS, PERIOD_NS, expectedGoCpuTotals, goCpuProfileGz } from '../support/go-cpu-profile.ts';
 
 const tmp = tempDir('hearth-cli-query-');
@@ -21,24 +21,12 @@ const query = `${CPU}{service_name="${service}"}`;
 const SHA_x3 = (stack: string[]) => (stack.includes('crypto/sha256.block') ? 3 : 1);
 const MINUTE = 60_000;
 
-async function ingest(body: Uint8Array, name: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const res = await fetch(`${hearth.url}/ingest?${new URLSearchParams({ name, format: 'pprof' })}`, { method: 'POST', body: body as BodyInit });
-    const text = await res.text();
-    if (res.ok) return;
-    if ((res.status === 429 || res.status === 503) && attempt < 20) {
-      await new Promise((r) => setTimeout(r, 500));
-      continue;
-    }
-    throw new Error(`ingest answered ${res.status}: ${text}`);
-  }
-}
-
 before(async () => {
   hearth = await startHearth(singleNodeConfig(join(tmp.dir, 'data')), tmp.dir);
   // Left range: one profile 20 minutes ago; right range: one 5 minutes ago with sha256 ×3.
-  await ingest(goCpuProfileGz(Date.now() - 20 * MINUTE), `${service}{env=test,region=eu}`);
-  await ingest(goCpuProfileGz(Date.now() - 5 * MINUTE, SHA_x3), `${service}{env=test,region=eu}`);
+  const params = { name: `${service}{env=test,region=eu}`, format: 'pprof' };
+  await mustIngest(hearth.url, params, goCpuProfileGz(Date.now() - 20 * MINUTE));
+  await mustIngest(hearth.url, params, goCpuProfileGz(Date.now() - 5 * MINUTE, SHA_x3));
 });
 after(async () => {
   await hearth?.stop();

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { singleNodeConfig, startHearth, tempDir, type HearthProcess } from '../support/hearth.ts';
-import { hearthCli } from '../support/cli.ts';
+import { hearthCli, mustIngest } from '../support/cli.ts';
 import { expectedGoCpuTotals, goCpuProfileGz } from '../support/go-cpu-profile.ts';
 
 const tmp = tempDir('hearth-cli-sql-');
@@ -16,21 +16,8 @@ let hearth: HearthProcess;
 const CPU = 'process_cpu:cpu:nanoseconds:cpu:nanoseconds';
 const DOUBLE = () => 2;
 
-async function ingest(tenant: string, name: string, body: Uint8Array): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const res = await fetch(`${hearth.url}/ingest?${new URLSearchParams({ name, format: 'pprof' })}`, {
-      method: 'POST',
-      body: body as BodyInit,
-      headers: { 'X-Scope-OrgID': tenant },
-    });
-    const text = await res.text();
-    if (res.ok) return;
-    if ((res.status === 429 || res.status === 503) && attempt < 20) {
-      await new Promise((r) => setTimeout(r, 500));
-      continue;
-    }
-    throw new Error(`ingest answered ${res.status}: ${text}`);
-  }
+function ingest(tenant: string, name: string, body: Uint8Array): Promise<void> {
+  return mustIngest(hearth.url, { name, format: 'pprof' }, body, { 'X-Scope-OrgID': tenant });
 }
 
 before(async () => {

@@ -7,15 +7,16 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { encodePprof } from '../../formats/pprof/index.ts';
 import { singleNodeConfig, startHearth, tempDir, type HearthProcess } from '../support/hearth.ts';
-import { hearthShellCommand } from '../support/cli.ts';
+import { hearthShellCommand, runProgram } from '../support/cli.ts';
 import { goCpuProfile } from '../support/go-cpu-profile.ts';
+import { CORPUS_SKIP, corpusFile } from '../support/corpus.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -85,14 +86,58 @@ function blockProfile(): Uint8Array {
 }
 
 const FOLDED = 'main;serve;handleCheckout;json.Marshal 40\nmain;serve;handleCheckout 12\nmain;gc 7\n';
+const FOLDED_STACKS = FOLDED.trim().split('\n').map((l) => ({ key: l.slice(0, l.lastIndexOf(' ')), value: Number(l.slice(l.lastIndexOf(' ') + 1)) }));
 
-/** Makes an input file (or directory) the way its name says; unknown names fail the test. */
-export function provide(dir: string, ref: string): void {
+/** Pyroscope's trie upload format, flat: a root with one child per stack key. */
+function trie(): Uint8Array {
+  const bytes: number[] = [];
+  const uvarint = (n: number) => {
+    for (; n >= 0x80; n = Math.floor(n / 0x80)) bytes.push((n % 0x80) | 0x80);
+    bytes.push(n);
+  };
+  uvarint(0);
+  uvarint(0);
+  uvarint(FOLDED_STACKS.length);
+  for (const { key, value } of FOLDED_STACKS) {
+    const k = Buffer.from(key);
+    uvarint(k.length);
+    bytes.push(...k);
+    uvarint(value);
+    uvarint(0);
+  }
+  return Uint8Array.from(bytes);
+}
+
+/** A sampled speedscope profile of the same stacks, 10 ms each. */
+function speedscope(): string {
+  const frames = [...new Set(FOLDED_STACKS.flatMap((s) => s.key.split(';')))];
+  const samples = FOLDED_STACKS.map((s) => s.key.split(';').map((f) => frames.indexOf(f)));
+  const weights = FOLDED_STACKS.map((s) => s.value * 10_000_000);
+  return JSON.stringify({
+    $schema: 'https://www.speedscope.app/file-format-schema.json',
+    shared: { frames: frames.map((name) => ({ name })) },
+    profiles: [{ type: 'sampled', name: 'checkout', unit: 'nanoseconds', startValue: 0, endValue: weights.reduce((a, b) => a + b, 0), samples, weights }],
+  });
+}
+
+/**
+ * Makes an input file (or directory) the way its name says; unknown names fail the test. Returns
+ * why the example cannot run here, when it needs something only the shared corpus has.
+ */
+export function provide(dir: string, ref: string): string | undefined {
   const path = join(dir, ref);
-  if (existsSync(path)) return;
+  if (existsSync(path)) return undefined;
   mkdirSync(dirname(path), { recursive: true });
   const base = ref.split('/').filter(Boolean).pop() ?? ref;
-  if (base.endsWith('.folded')) writeFileSync(path, FOLDED);
+  if (/\.jfr(\.gz)?$/.test(base) || /labels\.pb(\.gz)?$/.test(base)) {
+    // A JFR recording (and the Java agent's labels for it) cannot be made here without a JVM:
+    // a real pair comes from the corpus.
+    if (CORPUS_SKIP) return `${ref} comes from a JFR recording in the shared corpus, which is absent`;
+    const data = corpusFile(base.includes('labels') ? 'grafana-jfr-parser/dump2.labels.pb.gz' : 'grafana-jfr-parser/dump2.jfr.gz');
+    writeFileSync(path, base.endsWith('.gz') ? data : gunzipSync(data));
+  } else if (base.endsWith('.trie')) writeFileSync(path, trie());
+  else if (base.endsWith('.speedscope.json')) writeFileSync(path, speedscope());
+  else if (base.endsWith('.folded')) writeFileSync(path, FOLDED);
   else if (/block/.test(base) && /\.(pb|pprof)(\.gz)?$/.test(base)) writeFileSync(path, base.endsWith('.gz') ? gzipSync(blockProfile()) : blockProfile());
   else if (/\.(pb|pprof)(\.gz)?$/.test(base)) writeFileSync(path, base.endsWith('.gz') ? gzipSync(goCpuProfile()) : goCpuProfile());
   else if (!/\.[a-z0-9]+$/i.test(base)) {
@@ -103,6 +148,7 @@ export function provide(dir: string, ref: string): void {
   } else {
     throw new Error(`a README example reads ${ref}; teach test/e2e/readme-examples.test.ts how to make it`);
   }
+  return undefined;
 }
 
 const examples = readmes(root).flatMap(examplesOf);
@@ -141,18 +187,6 @@ after(async () => {
   tmp.remove();
 });
 
-function runBash(code: string, cwd: string, env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-e', '-o', 'pipefail', '-c', code], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
 test('README examples are found in every README of the repository', () => {
   const files = new Set(examples.map((e) => relative(root, e.file)));
   assert.ok(files.has('README.md'), 'the top-level README has examples');
@@ -160,16 +194,22 @@ test('README examples are found in every README of the repository', () => {
   assert.ok(examples.some((e) => /\bhearth\s+(push|query|sql|diff)\b/.test(e.code)), 'the CLI examples are among them');
 });
 
-/** Runs one example as printed (host:port rewritten) and lists what went wrong, if anything. */
-async function problemsOf(code: string, workName: string): Promise<string[]> {
+/**
+ * Runs one example as printed (host:port rewritten) and lists what went wrong, if anything; a
+ * string when it cannot run here.
+ */
+async function problemsOf(code: string, workName: string): Promise<string[] | string> {
   const port = new URL(hearth.url).host;
   const printed = code.replace(/(https?:\/\/)(localhost|127\.0\.0\.1):\d+/g, `$1${port}`);
   // Each README gets its own working directory; its blocks run in order and share it.
   const cwd = join(tmp.dir, 'work', workName);
   mkdirSync(cwd, { recursive: true });
-  for (const ref of inputsOf(printed)) provide(cwd, ref);
+  for (const ref of inputsOf(printed)) {
+    const missing = provide(cwd, ref);
+    if (missing) return missing;
+  }
   const before = existsSync(curlLog) ? readFileSync(curlLog, 'utf8').split('\n').filter(Boolean).length : 0;
-  const r = await runBash(printed, cwd, { PATH: `${bin}:${process.env.PATH}`, HEARTH_URL: hearth.url });
+  const r = await runProgram('bash', ['-e', '-o', 'pipefail', '-c', printed], { cwd, env: { PATH: `${bin}:${process.env.PATH}`, HEARTH_URL: hearth.url } });
   const calls = existsSync(curlLog) ? readFileSync(curlLog, 'utf8').split('\n').filter(Boolean).slice(before) : [];
   const problems: string[] = [];
   if (r.status !== 0) problems.push(`exit ${r.status}:\n${printed}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n--- HTTP\n${calls.join('\n')}`);
@@ -181,8 +221,9 @@ async function problemsOf(code: string, workName: string): Promise<string[]> {
 
 for (const ex of examples) {
   const name = `${relative(root, ex.file)}:${ex.line}`;
-  test(`README example ${name} runs as printed`, { skip: realCurl ? false : 'curl is not installed' }, async () => {
+  test(`README example ${name} runs as printed`, { skip: realCurl ? false : 'curl is not installed' }, async (t) => {
     const problems = await problemsOf(ex.code, relative(root, ex.file).replace(/[/.]/g, '_'));
+    if (typeof problems === 'string') return t.skip(problems);
     assert.deepEqual(problems, [], `${name}:\n${problems.join('\n')}`);
   });
 }
@@ -190,7 +231,7 @@ for (const ex of examples) {
 test('the check fails the examples as they used to be printed', { skip: realCurl ? false : 'curl is not installed' }, async () => {
   // curl globbing {env=prod} away sends a name Hearth refuses.
   const glob = await problemsOf(`curl -X POST --data-binary @cpu.pprof 'http://localhost:4040/ingest?name=checkout{env=prod}&format=pprof'`, 'old');
-  assert.ok(glob.some((p) => /^HTTP 4\d\d /m.test(p)), glob.join('\n'));
+  assert.ok(Array.isArray(glob) && glob.some((p) => /^HTTP 4\d\d /m.test(p)), String(glob));
   // The render query without its matcher answers an empty flame graph.
   const render = await problemsOf(`curl 'http://localhost:4040/pyroscope/render?query=process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name="checkout"}&from=now-1h'`, 'old');
   assert.ok(render.length > 0, 'the old render example must be caught');
