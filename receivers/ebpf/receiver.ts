@@ -126,7 +126,7 @@ export class EbpfReceiver implements Receiver {
     switch (event.kind) {
       case 'attached':
         this.windowStart = nowNanos();
-        this.logger.info({ receiver: this.s.id, probes: event.probes, pid: this.supervisor?.pid, sampleRate: this.s.sampleRate }, 'bpftrace attached');
+        this.logger.info({ receiver: this.s.id, probes: event.probes, bpftracePid: this.supervisor?.pid, sampleRate: this.s.sampleRate }, 'bpftrace attached');
         this.attachedOnce?.resolve();
         this.attachedOnce = undefined;
         return;

@@ -159,7 +159,7 @@ async function sampleProgram(child: ChildProcess, service: string, done: () => b
   return { cpu, fb: fb! };
 }
 
-function checkProfile(service: string, hot: string, cpu: number, fb: Flamebearer): void {
+function checkProfile(service: string, hot: string, cpu: number, fb: Flamebearer, log: (m: string) => void): void {
   const self = selfFromLevels(fb.names, fb.levels);
   const ranked = [...self].sort((a, b) => b[1] - a[1]);
   assert.equal(ranked[0]?.[0], hot, `${service}: hottest functions ${JSON.stringify(ranked.slice(0, 5))}`);
@@ -168,10 +168,11 @@ function checkProfile(service: string, hot: string, cpu: number, fb: Flamebearer
   const expected = cpu * SAMPLE_RATE;
   assert.ok(cpu >= 0.5, `${service} got too little CPU to judge (${cpu} s)`);
   const ratio = samples / expected;
+  log(`${service}: ${samples} samples for ${cpu.toFixed(2)} s of CPU (expected ${expected.toFixed(0)}, ratio ${ratio.toFixed(3)}); hottest ${hot}`);
   assert.ok(Math.abs(ratio - 1) <= 0.2, `${service}: ${samples} samples for ${cpu.toFixed(2)} s of CPU at ${SAMPLE_RATE} Hz (expected ${expected.toFixed(0)}, ratio ${ratio.toFixed(3)})`);
 }
 
-test('a C program burning CPU: service_name is the executable, its burning function is hottest, samples match its CPU time', { skip: skip || (!hasGcc && 'gcc is not installed') }, async () => {
+test('a C program burning CPU: service_name is the executable, its burning function is hottest, samples match its CPU time', { skip: skip || (!hasGcc && 'gcc is not installed') }, async (t) => {
   const src = join(tmp.dir, 'burner.c');
   const exe = join(tmp.dir, 'cburner');
   writeFileSync(src, C_PROGRAM);
@@ -179,10 +180,10 @@ test('a C program burning CPU: service_name is the executable, its burning funct
   assert.equal(cc.status, 0, cc.stderr);
   const child = spawn(exe, [], { stdio: 'ignore' });
   const { cpu, fb } = await sampleProgram(child, 'cburner', () => cpuSeconds(child.pid!) >= C_CPU_SECONDS);
-  checkProfile('cburner', 'hearth_burn_cpu', cpu, fb);
+  checkProfile('cburner', 'hearth_burn_cpu', cpu, fb, (m) => t.diagnostic(m));
 });
 
-test('the Go program: service_name is the executable, spinCheckout is hottest, samples match its CPU time', { skip: skip || (!hasGo && 'go is not installed') }, async () => {
+test('the Go program: service_name is the executable, spinCheckout is hottest, samples match its CPU time', { skip: skip || (!hasGo && 'go is not installed') }, async (t) => {
   const exe = join(tmp.dir, 'goburner');
   const build = spawnSync('go', ['build', '-o', exe, GOAPP], { encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=mod', GOCACHE: join(tmp.dir, 'gocache') } });
   assert.equal(build.status, 0, build.stderr);
@@ -191,5 +192,24 @@ test('the Go program: service_name is the executable, spinCheckout is hottest, s
   const child = spawn(exe, ['-out', tmp.dir, '-profiles', '1', '-span', '1500ms'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const started = Date.now();
   const { cpu, fb } = await sampleProgram(child, 'goburner', () => Date.now() - started >= BURN_MS);
-  checkProfile('goburner', 'main.spinCheckout', cpu, fb);
+  checkProfile('goburner', 'main.spinCheckout', cpu, fb, (m) => t.diagnostic(m));
+});
+
+// Last, since it costs the interval in which bpftrace dies.
+test('bpftrace killed under the receiver is started again, and Hearth stops it cleanly', { skip }, async () => {
+  const attachedPids = () => [...hearth!.output().matchAll(/"msg":"bpftrace attached"/g)].length;
+  const first = /"bpftracePid":(\d+),"sampleRate":\d+,"msg":"bpftrace attached"/.exec(hearth!.output());
+  assert.ok(first, 'no bpftrace pid in the log');
+  const pid = Number(first[1]);
+  process.kill(pid, 'SIGKILL');
+  await waitFor(() => attachedPids() >= 2, 120_000, 'bpftrace was not restarted');
+  const metrics = await (await fetch(`${hearth!.url}/metrics`)).text();
+  assert.match(metrics, /hearth_receiver_ebpf_bpftrace_restarts_total\{receiver="ebpf"\} 1\b/);
+  const second = [...hearth!.output().matchAll(/"bpftracePid":(\d+),"sampleRate":\d+,"msg":"bpftrace attached"/g)].map((m) => Number(m[1]));
+  const current = second[second.length - 1];
+  assert.notEqual(current, pid);
+  assert.equal(await hearth!.stop('SIGTERM'), 0, hearth!.output());
+  // SIGINT reached it and it exited: no bpftrace is left behind.
+  assert.throws(() => process.kill(current, 0));
+  hearth = undefined;
 });
