@@ -8,7 +8,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { singleNodeConfig, startHearth, tempDir, type HearthProcess } from '../support/hearth.ts';
-import { hearthCli, ingest } from '../support/cli.ts';
+import { spawnSync } from 'node:child_process';
+import { hearthCli, hearthShellCommand, ingest, runProgram } from '../support/cli.ts';
 import { CORPUS_SKIP, corpusFile } from '../support/corpus.ts';
 import { GO_CPU_STACKS, PERIOD_NS, goCpuProfile, goCpuProfileGz } from '../support/go-cpu-profile.ts';
 
@@ -86,4 +87,20 @@ test('push finds a JFR recording by its content, whatever its name', { skip: COR
   const r = await hearthCli(['push', dir, '--name', `${service}-java`, '--url', hearth.url]);
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^accepted: 1 jfr$/m);
+});
+
+const hasScript = spawnSync('sh', ['-c', 'command -v script'], { encoding: 'utf8' }).stdout.trim() !== '';
+
+test('push draws a progress bar on a terminal', { skip: hasScript ? false : 'script (util-linux) is not installed' }, async () => {
+  const dir = join(tmp.dir, 'tty');
+  mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < 3; i++) writeFileSync(join(dir, `cpu-${i}.pb.gz`), goCpuProfileGz(Date.now() - (i + 1) * 1000));
+  // `script` gives the command a pseudo-terminal; its output is what a person would see.
+  const command = ['push', dir, '--name', `${service}-tty`, '--url', hearth.url].map((a) => `'${a}'`).join(' ');
+  const r = await runProgram('script', ['-qec', `${hearthShellCommand().replace(' "$@"', '')} ${command}`, '/dev/null']);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /\r\x1b\[K\[#{30}\] 3\/3 accepted 3, refused 0, skipped 0/);
+  assert.match(r.stdout, /3 files: 3 accepted, 0 refused, 0 skipped/);
+  // The bar replaces the per-file lines.
+  assert.doesNotMatch(r.stdout, /^accepted +\//m);
 });
