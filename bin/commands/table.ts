@@ -19,7 +19,7 @@ export function formatValue(v: number, unit: string): string {
   const a = Math.abs(v);
   const scaled = (steps: Array<[number, string]>) => {
     for (const [size, suffix] of steps) if (a >= size) return `${sign}${trim(a / size)}${suffix}`;
-    return `${sign}${trim(a)}${steps[steps.length - 1][1] === '' ? '' : ''}`;
+    return `${sign}${trim(a)}`;
   };
   switch (unit) {
     case 'nanoseconds':
