@@ -156,8 +156,8 @@ export class NatsLink {
 
   /** Why the link is not ready, for the message of a 503. */
   describe(): string {
-    if (!this.nc) return `cannot connect to NATS at ${this.config.url}${this.lastError ? `: ${this.lastError}` : ''}`;
-    if (!this.connected) return `disconnected from NATS at ${this.config.url}, reconnecting`;
+    if (!this.nc) return `cannot connect to NATS at ${natsLocation(this.config.url)}${this.lastError ? `: ${this.lastError}` : ''}`;
+    if (!this.connected) return `disconnected from NATS at ${natsLocation(this.config.url)}, reconnecting`;
     return `NATS is connected but not ready${this.lastError ? `: ${this.lastError}` : ''}`;
   }
 
@@ -168,7 +168,7 @@ export class NatsLink {
       try {
         nc = await connect(connectOptions(this.config, this.name));
       } catch (e) {
-        this.fail(`cannot connect to NATS at ${this.config.url}`, e);
+        this.fail(`cannot connect to NATS at ${natsLocation(this.config.url)}`, e);
         first();
         await this.sleep(Math.min(this.config.reconnect_wait_ms * 2 ** Math.min(attempt++, 5), 30_000));
         continue;
@@ -290,4 +290,13 @@ export class NatsLink {
     await this.preparing;
     await this.loop;
   }
+}
+
+/** The servers of a `url` setting as they may be shown (in the start banner): without credentials. */
+export function natsLocation(url: string): string {
+  return url
+    .split(',')
+    .map((s) => s.trim().replace(/^([a-z]+:\/\/)?[^@/]*@/i, '$1'))
+    .filter(Boolean)
+    .join(',');
 }

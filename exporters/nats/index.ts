@@ -13,7 +13,7 @@ import { counter, gauge, histogram } from '../../core/metrics.ts';
 import { Semaphore } from '../../core/semaphore.ts';
 import type { Batch } from '../../core/model.ts';
 import { encodeBatch } from '../../formats/batch/index.ts';
-import { connectionSchema, defaultConnectionConfig, NatsLink, type ConnectionConfig } from '../../core/nats/connection.ts';
+import { connectionSchema, defaultConnectionConfig, natsLocation, NatsLink, type ConnectionConfig } from '../../core/nats/connection.ts';
 import { SUBJECT_PREFIX, profileSubject } from '../../core/nats/subject.ts';
 import { ensureStream, type WantedStream } from '../../core/nats/stream.ts';
 
@@ -162,6 +162,9 @@ export const factory: ExporterFactory<NatsExporterConfig> = {
     }
 
     return {
+      endpoints: () => [
+        { role: 'data', location: natsLocation(config.url), what: `JetStream stream ${config.stream.name} (${config.subject_prefix}.>), until a store process writes it` },
+      ],
       async start() {
         readyGauge.set({ component: `exporters/${settings.id}` }, 0);
         await link.start();

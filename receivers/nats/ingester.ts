@@ -23,12 +23,12 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers, nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { Consumer, CreateSettings, Receiver } from '../../core/component.ts';
+import type { Consumer, CreateSettings, Endpoint, Receiver } from '../../core/component.ts';
 import { HearthError } from '../../core/errors.ts';
 import { counter, gauge } from '../../core/metrics.ts';
 import type { Batch } from '../../core/model.ts';
 import { decodeBatch } from '../../formats/batch/index.ts';
-import { NatsLink } from '../../core/nats/connection.ts';
+import { natsLocation, NatsLink } from '../../core/nats/connection.ts';
 import { ensureStream, isNotFound } from '../../core/nats/stream.ts';
 import type { NatsReceiverConfig } from './index.ts';
 
@@ -105,6 +105,11 @@ export class Ingester implements Receiver {
       this.timers.push(setInterval(() => void this.pollLag(), this.config.lag_poll_interval_ms));
     }
     for (const t of this.timers) t.unref();
+  }
+
+  endpoints(): Endpoint[] {
+    const c = this.config;
+    return [{ role: 'ingest', location: natsLocation(c.url), what: `JetStream stream ${c.stream}, pulled as durable consumer ${c.consumer}` }];
   }
 
   async shutdown(): Promise<void> {
