@@ -24,6 +24,7 @@ import { registerRenderRoutes } from './render.ts';
 import { settingsRoutes } from './settings.ts';
 import { registerTraceRoutes } from './traces.ts';
 import { registerSqlRoute } from './sql.ts';
+import { registerUiRoutes } from './ui.ts';
 
 /** Store settings, all optional: left out, the API reads the store the process declares (the clickhouse exporter's). */
 export type ApiConfig = OptionalStoreConfig;
@@ -51,6 +52,7 @@ export const factory: ExtensionFactory<ApiConfig> = {
         registerProfileRoutes(host.http, engine);
         registerTraceRoutes(host.http, engine);
         registerSqlRoute(host.http, engine);
+        registerUiRoutes(host.http);
         await registerConnectRoutes(host.http, [querierRoutes(engine), settingsRoutes()]);
       },
       async shutdown() {
@@ -59,6 +61,7 @@ export const factory: ExtensionFactory<ApiConfig> = {
         await s?.release();
       },
       endpoints: () => [
+        { role: 'ui', path: '/', what: 'web UI' },
         { role: 'query', path: '/pyroscope/render', what: 'flame graphs, Pyroscope HTTP API' },
         { role: 'query', path: '/querier.v1.QuerierService/', what: 'Grafana Pyroscope data source (Connect, gRPC)' },
         storeLocation(storeConfig),

@@ -1,0 +1,120 @@
+/**
+ * Calls to Hearth's public APIs. Every request carries the tenant chosen in the page as
+ * X-Scope-OrgID, the same header every API route reads.
+ */
+
+const TENANT_KEY = 'hearth.tenant';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The tenant: `?tenant=` in the URL wins (so a pasted link shows the same data), else the saved setting. */
+export function tenant(): string {
+  const fromUrl = new URLSearchParams(location.search).get('tenant');
+  if (fromUrl !== null) return fromUrl;
+  try {
+    return localStorage.getItem(TENANT_KEY) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+export function saveTenant(t: string): void {
+  try {
+    if (t) localStorage.setItem(TENANT_KEY, t);
+    else localStorage.removeItem(TENANT_KEY);
+  } catch {
+    // Private windows may refuse storage; the setting then lasts as long as the page.
+  }
+}
+
+function headers(extra: Record<string, string> = {}): Record<string, string> {
+  const t = tenant().trim();
+  return t ? { ...extra, 'X-Scope-OrgID': t } : extra;
+}
+
+/** The message of an error answer: Hearth's `{code, message}` JSON, or the body as text. */
+async function errorOf(r: Response): Promise<ApiError> {
+  const text = await r.text();
+  let message = text || r.statusText;
+  try {
+    const body = JSON.parse(text) as { message?: string; error?: string };
+    message = body.message ?? body.error ?? message;
+  } catch {
+    // Not JSON: the text itself.
+  }
+  return new ApiError(r.status, message);
+}
+
+async function send(path: string, init: RequestInit): Promise<Response> {
+  let r: Response;
+  try {
+    r = await fetch(path, init);
+  } catch (err) {
+    throw new ApiError(0, `Hearth did not answer: ${(err as Error).message}`);
+  }
+  if (!r.ok) throw await errorOf(r);
+  return r;
+}
+
+export type Params = Record<string, string | number | undefined>;
+
+export function withParams(path: string, params: Params): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+export async function getJson<T>(path: string, params: Params = {}, signal?: AbortSignal): Promise<T> {
+  const r = await send(withParams(path, params), { headers: headers(), signal });
+  return (await r.json()) as T;
+}
+
+/** A querier.v1 call over Connect with JSON messages. */
+export async function querier<T>(method: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  const r = await send(`/querier.v1.QuerierService/${method}`, {
+    method: 'POST',
+    headers: headers({ 'Content-Type': 'application/json' }),
+    body: JSON.stringify(body),
+    signal,
+  });
+  return (await r.json()) as T;
+}
+
+/** Fetches a file with the tenant header (a plain link cannot send one) and saves it. */
+export async function download(path: string, params: Params, fallbackName: string): Promise<void> {
+  const r = await send(withParams(path, params), { headers: headers() });
+  const disposition = r.headers.get('Content-Disposition') ?? '';
+  const name = /filename="([^"]+)"/.exec(disposition)?.[1] ?? fallbackName;
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** The flamebearer JSON of /pyroscope/render, /pyroscope/render-diff and the trace and profile routes. */
+export interface RenderAnswer {
+  flamebearer: { names: string[]; levels: number[][]; numTicks: number; maxSelf: number };
+  metadata: { format: 'single' | 'double'; units: string; name: string };
+  leftTicks?: number;
+  rightTicks?: number;
+  timeline: Timeline | null;
+  groups: Record<string, Timeline> | null;
+}
+
+export interface Timeline {
+  startTime: number;
+  samples: number[];
+  durationDelta: number;
+}
