@@ -228,7 +228,7 @@ export function checkSql(text: string, database: string): CheckedSql {
     }
     if (t.kind === 'word' && KEYWORDS.has(name)) continue;
     if (views.has(name) || columns.has(name) || aliases.has(name)) continue;
-    refuse(`unknown name "${t.text}" ${at}: only the views ${[...views].join(', ')}, their columns and the query's own aliases can be named`);
+    refuse(`unknown name "${t.text}" ${at}: only the views ${[...views].join(', ')}, their columns and the query's own aliases (written with AS) can be named`);
   }
   const end = tokens[tokens.length - 1].end;
   // Without its leading WITH, a WITH query's list continues the views' list.
