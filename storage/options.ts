@@ -11,13 +11,35 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { Endpoint, ResourceClaim } from '../core/component.ts';
 import type { StoreOptions } from './store.ts';
+import type { RetentionDays, Tier } from './schema.ts';
+import { parseDuration } from '../core/duration.ts';
 
 /** The store a process declares; its value is a StoreConfig. */
 export const STORE_RESOURCE = 'store';
 /** chDB binds one data directory per process; its value is the absolute directory. */
 export const EMBEDDED_DIR_RESOURCE = 'chdb-data-dir';
 
-const STORE_KEYS = ['path', 'url', 'username', 'password', 'database', 'cluster', 'retention_days'] as const;
+const STORE_KEYS = ['path', 'url', 'username', 'password', 'database', 'cluster', 'retention_days', 'retention'] as const;
+
+const DAY_MS = 86_400_000;
+const TIERS: Tier[] = ['raw', '1m', '1h'];
+
+/** A tier's retention: whole days as a duration (`7d`, `2w`, `1y`), or 0 to keep it forever. */
+const retentionDuration = z.union([z.literal(0), z.string()]).superRefine((v, ctx) => {
+  if (v === 0) return;
+  try {
+    const ms = parseDuration(v);
+    if (ms % DAY_MS !== 0) ctx.addIssue({ code: 'custom', message: `must be whole days (e.g. 7d, 2w, 1y) or 0 to keep forever; data is dropped by day` });
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+});
+
+export type RetentionConfig = Record<Tier, string | 0>;
+
+function daysOf(v: string | 0): number {
+  return v === 0 ? 0 : parseDuration(v) / DAY_MS;
+}
 
 export const storeSchema = {
   /** Embedded chDB data directory, used when `url` is empty. */
@@ -29,8 +51,10 @@ export const storeSchema = {
   database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier'),
   /** Cluster name for ReplicatedMergeTree + Distributed tables; empty for one node. */
   cluster: z.string(),
-  /** Days to keep data; 0 keeps it forever. */
+  /** Days to keep data in every tier; 0 keeps it forever. The older spelling of `retention`. */
   retention_days: z.number().int().nonnegative(),
+  /** How long each tier is kept: raw profiles, 1-minute and 1-hour rollups. */
+  retention: z.strictObject({ raw: retentionDuration, '1m': retentionDuration, '1h': retentionDuration }),
 };
 
 export interface StoreConfig {
@@ -41,10 +65,11 @@ export interface StoreConfig {
   database: string;
   cluster: string;
   retention_days: number;
+  retention: RetentionConfig;
 }
 
 export function defaultStoreConfig(): StoreConfig {
-  return { path: './data', url: '', username: 'default', password: '', database: 'hearth', cluster: '', retention_days: 0 };
+  return { path: './data', url: '', username: 'default', password: '', database: 'hearth', cluster: '', retention_days: 0, retention: { raw: 0, '1m': 0, '1h': 0 } };
 }
 
 export function storeOptions(c: StoreConfig): StoreOptions {
@@ -56,7 +81,44 @@ export function storeOptions(c: StoreConfig): StoreOptions {
     database: c.database,
     cluster: c.cluster || undefined,
     retentionDays: c.retention_days,
+    retention: retentionDays(c),
   };
+}
+
+/** Per-tier days; `retention_days` alone keeps every tier that long, as it always did. */
+export function retentionDays(c: StoreConfig): RetentionDays {
+  const r = c.retention ?? { raw: 0, '1m': 0, '1h': 0 };
+  const tiers = { raw: daysOf(r.raw), '1m': daysOf(r['1m']), '1h': daysOf(r['1h']) };
+  if (c.retention_days > 0 && TIERS.every((t) => tiers[t] === 0)) return { raw: c.retention_days, '1m': c.retention_days, '1h': c.retention_days };
+  return tiers;
+}
+
+/**
+ * Config mistakes in the retention keys, for a schema's superRefine: both spellings at once, or
+ * a finer tier kept longer than a coarser one (the coarser one would then answer less).
+ */
+export function retentionIssues(c: Pick<StoreConfig, 'retention' | 'retention_days'>): Array<{ path: (string | number)[]; message: string }> {
+  const r = c.retention;
+  if (!r) return [];
+  let tiers: Record<Tier, number>;
+  try {
+    tiers = { raw: daysOf(r.raw), '1m': daysOf(r['1m']), '1h': daysOf(r['1h']) };
+  } catch {
+    return []; // the field's own check reports it
+  }
+  const issues: Array<{ path: (string | number)[]; message: string }> = [];
+  if (c.retention_days > 0 && TIERS.some((t) => tiers[t] !== 0)) {
+    issues.push({ path: ['retention_days'], message: `set either retention_days (every tier) or retention (per tier), not both; write retention: { raw: ${c.retention_days}d, 1m: …, 1h: … }` });
+  }
+  const forever = (d: number) => (d === 0 ? Infinity : d);
+  for (let i = 1; i < TIERS.length; i++) {
+    const finer = TIERS[i - 1];
+    const coarser = TIERS[i];
+    if (forever(tiers[finer]) > forever(tiers[coarser])) {
+      issues.push({ path: ['retention', coarser], message: `must keep at least as long as retention.${finer} (0 keeps forever)` });
+    }
+  }
+  return issues;
 }
 
 /** The claims of a component whose config declares a store. */

@@ -8,14 +8,19 @@
  * Flame graphs over long ranges read the 1-minute and 1-hour rollups (per series and bucket,
  * summed by materialized views) for the whole buckets inside the range and the raw rows only at
  * its edges; the sums are exact, so the result is the same as reading raw rows.
+ *
+ * Each tier has its own retention. A range that starts before raw rows are surely still kept
+ * is answered by the finest rollup tier that still covers its start, at that tier's resolution
+ * (whole buckets), and the part of the range that raw rows still cover is read as usual.
  */
 import type { ClickHouseClient } from '@clickhouse/client';
+import type { Logger } from 'pino';
 import type { Matcher } from '../core/selector.ts';
 import { BadRequestError } from '../core/errors.ts';
 import { parseProfileTypeId } from '../core/model.ts';
 import { traced } from '../core/tracing.ts';
 import { hashString, idToDecimal } from './ids.ts';
-import type { Schema } from './schema.ts';
+import type { RetentionDays, Schema, Tier } from './schema.ts';
 import { DEFAULT_SQL_LIMITS, tenantSql, type SqlLimits } from './sql.ts';
 import { spanTotals, type SpanTotal } from './span-totals.ts';
 
@@ -201,6 +206,47 @@ export function planRange(start: number, end: number, trustedFrom: number): Rang
   return pieces;
 }
 
+const DAY = 86_400_000;
+
+/** From when on (Unix ms) each tier surely still holds everything; -Infinity when kept forever. */
+export type TierBounds = Record<Tier, number>;
+
+/**
+ * TTLs drop whole day partitions once `date + days` has passed, so the oldest complete day of
+ * a tier kept `days` days starts `days - 1` days before today; one more day is left as margin
+ * for the store's time zone and for parts not dropped yet.
+ */
+export function tierBounds(r: RetentionDays, now: number): TierBounds {
+  const from = (days: number) => (days > 0 ? Math.floor(now / DAY) * DAY - (days - 2) * DAY : -Infinity);
+  return { raw: from(r.raw), '1m': from(r['1m']), '1h': from(r['1h']) };
+}
+
+/**
+ * The tier that answers [start, end): raw when raw rows cover its start; otherwise the finest
+ * rollup covering it, read in whole buckets up to where raw rows take over (`coarse`), and the
+ * rest planned as a raw-tier range (`fine`).
+ */
+export function planTiers(start: number, end: number, trustedFrom: number, b: TierBounds): { tier: Tier; coarse: RangePiece[]; fine: RangePiece[] } {
+  if (start >= b.raw) return { tier: 'raw', coarse: [], fine: planRange(start, end, trustedFrom) };
+  const tier: Tier = start >= b['1m'] ? '1m' : '1h';
+  const unit = tier === '1m' ? MINUTE : HOUR;
+  const s = Math.floor(start / unit) * unit;
+  const split = Math.min(Math.ceil(Math.max(b.raw, s) / unit) * unit, Math.ceil(end / unit) * unit);
+  const coarse: RangePiece[] = [];
+  const add = (source: RangeSource, from: number, to: number) => {
+    if (to > from) coarse.push({ source, from, to });
+  };
+  const h0 = Math.ceil(s / HOUR) * HOUR;
+  const h1 = Math.floor(split / HOUR) * HOUR;
+  if (tier === '1h') add('samples_1h', s, split);
+  else if (h1 > h0) {
+    add('samples_1m', s, h0);
+    add('samples_1h', h0, h1);
+    add('samples_1m', h1, split);
+  } else add('samples_1m', s, split);
+  return { tier, coarse, fine: split < end ? planRange(split, end, trustedFrom) : [] };
+}
+
 const HEX16 = /^[0-9a-fA-F]{1,16}$/;
 const HEX32 = /^[0-9a-fA-F]{32}$/;
 
@@ -243,6 +289,7 @@ export class QueryEngine {
   constructor(
     private readonly client: ClickHouseClient,
     private readonly schema: Schema,
+    private readonly logger?: Logger,
   ) {}
 
   private t(name: string): string {
@@ -435,9 +482,20 @@ export class QueryEngine {
   /** How a merge would read [start, end): the pieces and their sources. */
   async plan(sel: Selection, opts: MergeOptions = {}): Promise<RangePiece[]> {
     const raw: RangePiece[] = [{ source: 'samples', from: sel.start, to: sel.end }];
-    if (opts.rollups === false || sel.end - sel.start < ROLLUP_MIN_RANGE_MS) return raw;
-    if (sel.spanIds?.length || sel.traceIds?.length || sel.profileIds?.length) return raw;
-    return this.verified(sel, planRange(sel.start, sel.end, await this.trustedRollupsFrom()));
+    if (opts.rollups === false || sel.spanIds?.length || sel.traceIds?.length || sel.profileIds?.length) return this.logged('raw', raw);
+    const bounds = tierBounds(this.schema.retention, Date.now());
+    if (sel.start >= bounds.raw && sel.end - sel.start < ROLLUP_MIN_RANGE_MS) return this.logged('raw', raw);
+    const { tier, coarse, fine } = planTiers(sel.start, sel.end, await this.trustedRollupsFrom(), bounds);
+    // Only where raw rows are still kept can a rollup bucket be checked against them.
+    return this.logged(tier, [...coarse, ...(await this.verified(sel, fine))]);
+  }
+
+  private logged(tier: Tier, pieces: RangePiece[]): RangePiece[] {
+    if (this.logger?.isLevelEnabled('debug')) {
+      const at = (ms: number) => new Date(ms).toISOString();
+      this.logger.debug({ tier, pieces: pieces.map((p) => `${p.source} ${at(p.from)}..${at(p.to)}`) }, `query plan: the ${tier} tier answered`);
+    }
+    return pieces;
   }
 
   /**

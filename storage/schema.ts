@@ -11,15 +11,41 @@
  * - samples_1m, samples_1h: rollups kept by materialized views (per series and bucket: profile
  *   count, summed total, and the stacks' summed values as parallel arrays, like samples) for
  *   flame graphs over long ranges; rollup_state records from when on they hold everything.
- * - spans: the spans of traces, keyed by (tenant, trace_id), with the same retention.
+ * - spans: the spans of traces, keyed by (tenant, trace_id), kept as long as raw samples.
+ *
+ * Retention has three tiers, each with its own TTL: raw (samples, spans), 1m (samples_1m) and
+ * 1h (samples_1h); the series index lives as long as the longest of them.
  */
 
 export interface SchemaOptions {
   database: string;
   /** Cluster name: switches to Replicated engines, ON CLUSTER and Distributed tables. */
   cluster?: string;
-  /** Days to keep data; 0 keeps it forever. */
+  /** Days to keep data in every tier; 0 keeps it forever. `retention` overrides it per tier. */
   retentionDays: number;
+  /** Days to keep each tier; 0 keeps it forever. */
+  retention?: RetentionDays;
+}
+
+/** Days each tier is kept; 0 keeps it forever. */
+export interface RetentionDays {
+  raw: number;
+  '1m': number;
+  '1h': number;
+}
+
+export type Tier = keyof RetentionDays;
+
+/** The per-tier retention that the options amount to. */
+export function retentionOf(opts: SchemaOptions): RetentionDays {
+  const d = Math.max(0, Math.floor(opts.retentionDays));
+  return opts.retention ?? { raw: d, '1m': d, '1h': d };
+}
+
+/** Days the series index is kept: as long as the longest-kept tier, since each tier's queries read it. */
+function longest(r: RetentionDays): number {
+  const all = [r.raw, r['1m'], r['1h']];
+  return all.includes(0) ? 0 : Math.max(...all);
 }
 
 interface TableDef {
@@ -30,6 +56,8 @@ interface TableDef {
   orderBy: string;
   /** TTL expression on a Date/DateTime column, applied when retention is set. */
   ttlColumn?: string;
+  /** Whose retention applies; `index` is the longest of all tiers. */
+  tier?: Tier | 'index';
   settings?: string[];
   /** Sharding key of the Distributed table on a cluster. */
   shardBy: string;
@@ -71,6 +99,7 @@ const TABLES: TableDef[] = [
     partitionBy: 'toDate(time)',
     orderBy: '(tenant, profile_type, service, fingerprint, time)',
     ttlColumn: 'toDate(time)',
+    tier: 'raw',
     settings: ['non_replicated_deduplication_window = 10000'],
     shardBy: 'fingerprint',
   },
@@ -87,6 +116,7 @@ const TABLES: TableDef[] = [
     partitionBy: 'toYYYYMM(date)',
     orderBy: '(tenant, profile_type, service, fingerprint, date)',
     ttlColumn: 'date',
+    tier: 'index',
     shardBy: 'fingerprint',
   },
   {
@@ -102,6 +132,7 @@ const TABLES: TableDef[] = [
     partitionBy: 'toYYYYMM(date)',
     orderBy: '(tenant, name, value, profile_type, fingerprint, date)',
     ttlColumn: 'date',
+    tier: 'index',
     shardBy: 'fingerprint',
   },
   ...(['1m', '1h'] as const).map(
@@ -120,6 +151,7 @@ const TABLES: TableDef[] = [
       partitionBy: 'toDate(bucket)',
       orderBy: '(tenant, profile_type, service, fingerprint, bucket)',
       ttlColumn: 'toDate(bucket)',
+      tier: g,
       shardBy: 'fingerprint',
     }),
   ),
@@ -147,6 +179,7 @@ const TABLES: TableDef[] = [
     partitionBy: 'toDate(start)',
     orderBy: '(tenant, trace_id, span_id)',
     ttlColumn: 'toDate(start)',
+    tier: 'raw',
     settings: ['non_replicated_deduplication_window = 10000'],
     shardBy: 'cityHash64(trace_id)',
   },
@@ -193,6 +226,10 @@ export interface Schema {
   inOp: 'IN' | 'GLOBAL IN';
   /** The database holding the tables. */
   database: string;
+  /** Days each tier is kept. */
+  retention: RetentionDays;
+  /** Per table with a TTL: where it lives, its TTL column and the days it should keep (0: forever). */
+  ttls: Array<{ table: string; local: string; onCluster: string; column: string; days: number }>;
 }
 
 export function buildSchema(opts: SchemaOptions): Schema {
@@ -202,6 +239,8 @@ export function buildSchema(opts: SchemaOptions): Schema {
   const local = (n: string) => `${db}.${quoteIdent(clustered ? `${n}_local` : n)}`;
   const table = (n: string) => `${db}.${quoteIdent(n)}`;
 
+  const retention = retentionOf(opts);
+  const ttlDays = (t: TableDef) => (t.tier === 'index' ? longest(retention) : t.tier ? retention[t.tier] : 0);
   const statements = [`CREATE DATABASE IF NOT EXISTS ${db}${onCluster} ENGINE = Atomic`];
   for (const t of TABLES) {
     const engine = clustered
@@ -209,8 +248,9 @@ export function buildSchema(opts: SchemaOptions): Schema {
       : t.engine;
     const settings = [...(t.settings ?? [])];
     let ttl = '';
-    if (opts.retentionDays > 0 && t.ttlColumn) {
-      ttl = `\nTTL ${t.ttlColumn} + INTERVAL ${Math.floor(opts.retentionDays)} DAY`;
+    const days = ttlDays(t);
+    if (days > 0 && t.ttlColumn) {
+      ttl = `\nTTL ${t.ttlColumn} + INTERVAL ${days} DAY`;
       settings.push('ttl_only_drop_parts = 1');
     }
     statements.push(
@@ -238,7 +278,14 @@ export function buildSchema(opts: SchemaOptions): Schema {
       `SELECT if((SELECT count() FROM ${table('samples')}) = 0, toDateTime64(0, 3), now64(3))\n` +
       `WHERE (SELECT count() FROM ${table('rollup_state')}) = 0`,
   );
-  return { statements, table, inOp: clustered ? 'GLOBAL IN' : 'IN', database: opts.database };
+  const ttls = TABLES.filter((t) => t.ttlColumn).map((t) => ({
+    table: clustered ? `${t.name}_local` : t.name,
+    local: local(t.name),
+    onCluster,
+    column: t.ttlColumn!,
+    days: ttlDays(t),
+  }));
+  return { statements, table, inOp: clustered ? 'GLOBAL IN' : 'IN', database: opts.database, retention, ttls };
 }
 
 export function quoteIdent(name: string): string {

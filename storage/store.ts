@@ -8,12 +8,14 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { connect, type Connection, type ConnectionOptions } from './connection.ts';
-import { buildSchema, quoteIdent, type Schema } from './schema.ts';
+import { buildSchema, quoteIdent, type RetentionDays, type Schema } from './schema.ts';
 import { Writer, type WriterOptions } from './writer.ts';
 import { QueryEngine } from './query.ts';
 
 export interface StoreOptions extends ConnectionOptions {
+  /** Days to keep every tier; 0 keeps everything. `retention` overrides it per tier. */
   retentionDays: number;
+  retention?: RetentionDays;
 }
 
 export interface Store {
@@ -52,6 +54,35 @@ async function migrate(conn: Connection, schema: Schema, database: string, clust
   }
 }
 
+/**
+ * Brings each table's TTL to what the config asks now. Retention is configuration, not schema:
+ * it may change between two starts of the same store, so it is compared at every start rather
+ * than set once by a migration. A table already right is left alone (changing a TTL makes
+ * ClickHouse recompute it over every part).
+ */
+async function reconcileRetention(conn: Connection, schema: Schema, logger: Logger): Promise<void> {
+  const rs = await conn.client.query({
+    query: `SELECT name, create_table_query FROM system.tables WHERE database = {db:String}`,
+    query_params: { db: schema.database },
+    format: 'JSONEachRow',
+  });
+  const current = new Map((await rs.json<{ name: string; create_table_query: string }>()).map((r) => [r.name, r.create_table_query]));
+  for (const t of schema.ttls) {
+    const ddl = current.get(t.table);
+    if (ddl === undefined) continue;
+    const m = /\bTTL\b[^\n]*?toIntervalDay\((\d+)\)/.exec(ddl);
+    const have = m ? Number(m[1]) : 0;
+    if (have === t.days) continue;
+    if (t.days === 0) {
+      await conn.client.command({ query: `ALTER TABLE ${t.local}${t.onCluster} REMOVE TTL` });
+    } else {
+      await conn.client.command({ query: `ALTER TABLE ${t.local}${t.onCluster} MODIFY SETTING ttl_only_drop_parts = 1` });
+      await conn.client.command({ query: `ALTER TABLE ${t.local}${t.onCluster} MODIFY TTL ${t.column} + INTERVAL ${t.days} DAY` });
+    }
+    logger.info({ table: t.table, fromDays: have, toDays: t.days }, 'retention changed');
+  }
+}
+
 interface Shared {
   refs: number;
   store: Promise<Store>;
@@ -79,9 +110,10 @@ export function acquireStore(opts: StoreOptions, logger: Logger): Promise<Store>
 
 async function openStore(opts: StoreOptions, logger: Logger, key: string): Promise<Store> {
   const connection = connect(opts);
-  const schema = buildSchema({ database: opts.database, cluster: opts.cluster, retentionDays: opts.retentionDays });
+  const schema = buildSchema({ database: opts.database, cluster: opts.cluster, retentionDays: opts.retentionDays, retention: opts.retention });
   try {
     await migrate(connection, schema, opts.database, opts.cluster, logger);
+    await reconcileRetention(connection, schema, logger);
   } catch (e) {
     await connection.client.close().catch(() => {});
     throw e;
@@ -89,7 +121,7 @@ async function openStore(opts: StoreOptions, logger: Logger, key: string): Promi
   const store: Store = {
     connection,
     schema,
-    query: new QueryEngine(connection.client, schema),
+    query: new QueryEngine(connection.client, schema, logger),
     createWriter: (writerOpts, writerLogger) => new Writer(connection, schema, writerOpts, writerLogger),
     async release() {
       const shared = open.get(key);

@@ -9,7 +9,7 @@ import { counter, histogram } from '../../core/metrics.ts';
 import { acquireStore, type Store } from '../../storage/store.ts';
 import type { Writer } from '../../storage/writer.ts';
 import { SpanWriter } from '../../storage/span-writer.ts';
-import { defaultStoreConfig, storeClaims, storeLocation, storeOptions, storeSchema, type StoreConfig } from '../../storage/options.ts';
+import { defaultStoreConfig, retentionIssues, storeClaims, storeLocation, storeOptions, storeSchema, type StoreConfig } from '../../storage/options.ts';
 import { UnavailableError } from '../../core/errors.ts';
 
 export interface ClickHouseExporterConfig extends StoreConfig {
@@ -21,12 +21,16 @@ export interface ClickHouseExporterConfig extends StoreConfig {
   max_concurrent_flushes: number;
 }
 
-const schema = z.strictObject({
-  ...storeSchema,
-  flush_interval_ms: z.number().int().min(0).max(10_000),
-  max_rows: z.number().int().positive(),
-  max_concurrent_flushes: z.number().int().min(1).max(16),
-});
+const schema = z
+  .strictObject({
+    ...storeSchema,
+    flush_interval_ms: z.number().int().min(0).max(10_000),
+    max_rows: z.number().int().positive(),
+    max_concurrent_flushes: z.number().int().min(1).max(16),
+  })
+  .superRefine((c, ctx) => {
+    for (const issue of retentionIssues(c)) ctx.addIssue({ code: 'custom', ...issue });
+  });
 
 export const factory: ExporterFactory<ClickHouseExporterConfig> = {
   type: 'clickhouse',
