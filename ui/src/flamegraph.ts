@@ -178,7 +178,7 @@ export class FlameGraph {
       ctx.fillRect(x, y, Math.max(w - (w > 2 ? 0.5 : 0), 0.35), ROW - 1);
       this.drawn.push({ node: n, x, y, w });
       if (w > charWidth * 3) {
-        const label = n.depth === 0 ? `total (${this.opts.format(n.total)})` : n.name;
+        const label = n.depth > 0 ? n.name : tree.diff ? `total (before ${this.opts.format(tree.leftTicks)}, after ${this.opts.format(tree.rightTicks)})` : `${n.name} (${this.opts.format(n.total)})`;
         const max = Math.floor((w - 6) / charWidth);
         const text = label.length > max ? `${label.slice(0, Math.max(0, max - 1))}…` : label;
         ctx.fillStyle = dimmed && !tree.diff && n.depth > 0 ? colors.dimText : colors.text;

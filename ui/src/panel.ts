@@ -175,7 +175,7 @@ export class ProfilePanel {
     const parts: HTMLElement[] = [];
     if (this.mode !== 'flame') parts.push(this.table.el);
     if (this.mode !== 'table') parts.push(h('div', { class: 'flame-wrap' }, this.flame.el));
-    this.body.replaceChildren(h('div', { class: parts.length === 2 ? 'split' : 'single' }, ...parts));
+    this.body.replaceChildren(h('div', { class: parts.length === 2 ? (this.tree.diff ? 'split even' : 'split') : 'single' }, ...parts));
     this.flame.draw();
   }
 
@@ -198,10 +198,10 @@ function diffColumns(format: (v: number) => string, tree: FlameTree): Column[] {
   const tone = (v: number) => (v > 0 ? 'grew' : v < 0 ? 'shrank' : '');
   return [
     { key: 'name', title: 'Function', value: (r) => r.name, show: (r) => r.name },
-    { key: 'leftSelf', title: 'Self before', numeric: true, value: (r) => r.leftSelf, show: (r) => `${format(r.leftSelf)} (${percent(r.leftSelf, lt)})` },
-    { key: 'rightSelf', title: 'Self after', numeric: true, value: (r) => r.rightSelf, show: (r) => `${format(r.rightSelf)} (${percent(r.rightSelf, rt)})` },
+    { key: 'leftSelf', title: 'Self before', numeric: true, value: (r) => r.leftSelf, show: (r) => format(r.leftSelf) },
+    { key: 'rightSelf', title: 'Self after', numeric: true, value: (r) => r.rightSelf, show: (r) => format(r.rightSelf) },
     { key: 'change', title: 'Change', numeric: true, value: (r) => r.rightSelf - r.leftSelf, show: (r) => sign(format(r.rightSelf - r.leftSelf)), className: (r) => tone(r.rightSelf - r.leftSelf) },
-    { key: 'shareChange', title: 'Change of share', numeric: true, value: shareChange, show: (r) => sign(percent(shareChange(r), 1)), className: (r) => tone(shareChange(r)) },
+    { key: 'shareChange', title: 'Share change', numeric: true, value: shareChange, show: (r) => sign(percent(shareChange(r), 1)), className: (r) => tone(shareChange(r)) },
   ];
 }
 

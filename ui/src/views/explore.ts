@@ -57,7 +57,7 @@ export const exploreView: View = (root) => {
   getJson<RenderAnswer>('/pyroscope/render', { query, from, until, groupBy, maxNodes }, controller.signal)
     .then((answer) => {
       timeline.set(answer.timeline, answer.groups);
-      if (!panel.set(answer, type)) panel.empty(`No ${type || 'profile'} data matches ${query} in this time range.`);
+      if (!panel.set(answer, type)) panel.empty(`No data matches ${query} in this time range.`);
     })
     .catch((err) => {
       if (controller.signal.aborted) return;
