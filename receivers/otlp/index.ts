@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Consumers, CreateSettings, Host, Receiver, ReceiverFactory } from '../../core/component.ts';
+import type { Consumers, CreateSettings, Endpoint, Host, Receiver, ReceiverFactory } from '../../core/component.ts';
 import { createHttpServer, parseEndpoint } from '../../core/http.ts';
 import { DEFAULT_EXCLUDED_ATTRIBUTES } from '../../formats/otlp/index.ts';
 import { registerGrpcRoutes } from './grpc.ts';
@@ -52,7 +52,18 @@ interface OwnServer {
   protocol: 'grpc' | 'http';
   endpoint: string;
   app: FastifyInstance;
+  /** host:port once listening. */
+  bound?: string;
 }
+
+const OTLP_PATHS = {
+  // gRPC clients are given a host and port, not a path, so one entry covers both services.
+  grpc: [['/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export', 'OTLP profiles and traces (gRPC)']],
+  http: [
+    ['/v1development/profiles', 'OTLP profiles (HTTP, protobuf or JSON)'],
+    ['/v1/traces', 'OTLP traces (HTTP, protobuf or JSON)'],
+  ],
+} as const;
 
 class OtlpReceiver implements Receiver {
   private readonly intake: OtlpIntake;
@@ -87,8 +98,23 @@ class OtlpReceiver implements Receiver {
       await s.app.listen({ host: h, port });
       const addr = s.app.server.address();
       const bound = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : s.endpoint;
+      s.bound = bound;
       this.logger.info({ receiver: this.id, [`otlp_${s.protocol}_address`]: bound }, `OTLP/${s.protocol} listening`);
     }
+  }
+
+  endpoints(): Endpoint[] {
+    const out: Endpoint[] = [];
+    for (const protocol of ['grpc', 'http'] as const) {
+      const p = this.config.protocols[protocol];
+      if (p === undefined) continue;
+      const own = p?.endpoint === undefined ? undefined : this.servers.find((s) => s.endpoint === p.endpoint);
+      for (const [path, what] of OTLP_PATHS[protocol]) {
+        if (!own) out.push({ role: 'ingest', path, what });
+        else out.push({ role: 'ingest', location: `${protocol === 'grpc' ? 'grpc' : 'http'}://${own.bound ?? own.endpoint}${protocol === 'http' ? path : ''}`, what });
+      }
+    }
+    return out;
   }
 
   /** The shared server, or a server of this receiver's own that listens once its routes are on it. */

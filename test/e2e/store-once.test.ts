@@ -21,7 +21,8 @@ test('changing only exporters.clickhouse.path moves the whole store', async () =
   // The endpoint is moved to a free port only because tests run side by side; it is not a store setting.
   const config = shipped
     .replace(/\n  clickhouse:\n    path: \.\/data\n/, `\n  clickhouse:\n    path: ${JSON.stringify(dataDir)}\n`)
-    .replace('endpoint: 0.0.0.0:4040', 'endpoint: 127.0.0.1:0');
+    .replace('endpoint: 0.0.0.0:4040', 'endpoint: 127.0.0.1:0')
+    .replace(/endpoint: 0\.0\.0\.0:431[78]/g, 'endpoint: 127.0.0.1:0');
   const hearth = await startHearth(config, tmp.dir);
   try {
     const push = await fetch(`${hearth.url}/ingest?name=moved-store.cpu&sampleRate=100&from=now-10s&until=now`, {
