@@ -6,6 +6,7 @@ import pyroscopeReceiver from './receivers/pyroscope/index.ts';
 import relabelProcessor from './processors/relabel/index.ts';
 import spanlinkProcessor from './processors/spanlink/index.ts';
 import downsampleProcessor from './processors/downsample/index.ts';
+import batchProcessor from './processors/batch/index.ts';
 import clickhouseExporter from './exporters/clickhouse/index.ts';
 import debugExporter from './exporters/debug/index.ts';
 import apiExtension from './api/index.ts';
@@ -16,5 +17,5 @@ import scrapeReceiver from './receivers/scrape/index.ts';
 import ebpfReceiver from './receivers/ebpf/index.ts';
 
 export function builtinComponents(): Registry {
-  return new Registry([pyroscopeReceiver, relabelProcessor, spanlinkProcessor, downsampleProcessor, clickhouseExporter, debugExporter, apiExtension, natsReceiver, natsExporter, scrapeReceiver, ebpfReceiver, otlpReceiver]);
+  return new Registry([pyroscopeReceiver, relabelProcessor, spanlinkProcessor, downsampleProcessor, batchProcessor, clickhouseExporter, debugExporter, apiExtension, natsReceiver, natsExporter, scrapeReceiver, ebpfReceiver, otlpReceiver]);
 }

@@ -101,6 +101,17 @@ export class Writer {
     return done;
   }
 
+  /**
+   * Several batches that were grouped already (by a batch processor): written together in
+   * the next insert, without waiting another flush interval.
+   */
+  writeMany(batches: Batch[]): Promise<void> {
+    const done = batches.map((b) => this.write(b));
+    this.due = true;
+    this.pump();
+    return Promise.all(done).then(() => {});
+  }
+
   /** A batch waits at most one flush interval from when it (or the group it joined) arrived. */
   private startTimer(): void {
     if (this.timer) return;

@@ -70,6 +70,19 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
           end();
         }
       },
+      async consumeMany(group) {
+        if (!writer) throw new UnavailableError('clickhouse exporter is not started');
+        const end = latency.startTimer({ exporter: settings.id });
+        try {
+          await writer.writeMany(group);
+          batches.inc({ exporter: settings.id, outcome: 'ok' }, group.length);
+        } catch (e) {
+          batches.inc({ exporter: settings.id, outcome: 'error' }, group.length);
+          throw e;
+        } finally {
+          end();
+        }
+      },
       async consumeTraces(batch) {
         if (!spanWriter) throw new UnavailableError('clickhouse exporter is not started');
         await spanWriter.write(batch);

@@ -3,6 +3,9 @@
  * receiver) to store. consume() settles once JetStream has acknowledged the message, so the
  * client's 2xx means the profile is durable in the stream. While NATS is away it rejects at
  * once with a 503 and Retry-After, and the connection comes back on its own.
+ *
+ * A group of batches (consumeMany, from the `batch` processor) goes out as few messages as
+ * fit: one group message per subject and max_payload, acknowledged as a whole.
  */
 import { z } from 'zod';
 import { jetstream, jetstreamManager, type JetStreamClient, type StreamConfig } from '@nats-io/jetstream';
@@ -12,7 +15,8 @@ import { PayloadTooLargeError, UnavailableError } from '../../core/errors.ts';
 import { counter, gauge, histogram } from '../../core/metrics.ts';
 import { Semaphore } from '../../core/semaphore.ts';
 import type { Batch } from '../../core/model.ts';
-import { encodeBatch } from '../../formats/batch/index.ts';
+import { createHash } from 'node:crypto';
+import { encodeBatch, encodeBatchGroup, GROUP_MEMBER_OVERHEAD_BYTES, GROUP_OVERHEAD_BYTES } from '../../formats/batch/index.ts';
 import { connectionSchema, defaultConnectionConfig, natsLocation, NatsLink, type ConnectionConfig } from '../../core/nats/connection.ts';
 import { SUBJECT_PREFIX, profileSubject } from '../../core/nats/subject.ts';
 import { ensureStream, type WantedStream } from '../../core/nats/stream.ts';
@@ -100,6 +104,7 @@ export const factory: ExporterFactory<NatsExporterConfig> = {
   create(settings, config) {
     const labels = { exporter: settings.id };
     const published = counter(settings.metrics, 'hearth_nats_published_total', 'Batches published to JetStream and acknowledged by it (duplicates included).', ['exporter']);
+    const messages = counter(settings.metrics, 'hearth_nats_published_messages_total', 'Messages published to JetStream and acknowledged by it; a group message holds several batches.', ['exporter']);
     const duplicates = counter(settings.metrics, 'hearth_nats_publish_duplicates_total', 'Publishes JetStream acknowledged as duplicates of a message it already had (same Nats-Msg-Id).', ['exporter']);
     const failures = counter(settings.metrics, 'hearth_nats_publish_failures_total', 'Batches not published, by reason; each one was answered with an error.', ['exporter', 'reason']);
     const latency = histogram(settings.metrics, 'hearth_nats_publish_seconds', 'Time from publish to JetStream acknowledgement.', ['exporter'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5]);
@@ -124,6 +129,11 @@ export const factory: ExporterFactory<NatsExporterConfig> = {
     const unavailable = (why: string) => new UnavailableError(why, config.retry_after_seconds);
 
     async function publish(batch: Batch): Promise<void> {
+      const data = encode(batch);
+      await send(profileSubject(config.subject_prefix, batch.tenant, batch.labels.service_name ?? ''), data, messageId(batch.idempotencyKey), 1);
+    }
+
+    function encode(batch: Batch): Uint8Array {
       if (!link.ready || !js) {
         failures.inc({ ...labels, reason: 'unavailable' });
         throw unavailable(link.describe());
@@ -135,7 +145,41 @@ export const factory: ExporterFactory<NatsExporterConfig> = {
           `the profile encodes to ${data.length} bytes, more than the NATS server accepts in one message (max_payload ${maxPayload}); raise max_payload on the NATS servers or lower compress_above_bytes`,
         );
       }
-      const subject = profileSubject(config.subject_prefix, batch.tenant, batch.labels.service_name ?? '');
+      return data;
+    }
+
+    /** Publishes the batches of one subject as group messages, each as large as max_payload allows. */
+    async function publishGroup(subject: string, batches: Batch[]): Promise<void> {
+      const encoded = batches.map((b) => ({ key: b.idempotencyKey, data: encode(b) }));
+      const groups: Array<typeof encoded> = [];
+      let current: typeof encoded = [];
+      let size = GROUP_OVERHEAD_BYTES + HEADER_ROOM;
+      for (const e of encoded) {
+        const add = e.data.length + GROUP_MEMBER_OVERHEAD_BYTES;
+        if (current.length && size + add > maxPayload) {
+          groups.push(current);
+          current = [];
+          size = GROUP_OVERHEAD_BYTES + HEADER_ROOM;
+        }
+        current.push(e);
+        size += add;
+      }
+      if (current.length) groups.push(current);
+      await Promise.all(
+        groups.map((g) =>
+          g.length === 1
+            ? send(subject, g[0].data, messageId(g[0].key), 1)
+            : send(subject, encodeBatchGroup(g.map((e) => e.data)), groupId(g.map((e) => e.key)), g.length),
+        ),
+      );
+    }
+
+    async function send(subject: string, data: Uint8Array, msgID: string, batchCount: number): Promise<void> {
+      if (!link.ready || !js) {
+        failures.inc({ ...labels, reason: 'unavailable' }, batchCount);
+        throw unavailable(link.describe());
+      }
+      const client = js;
       await window.acquire();
       inFlight++;
       pendingGauge.set(labels, window.inUse);
@@ -143,15 +187,16 @@ export const factory: ExporterFactory<NatsExporterConfig> = {
       try {
         // A publish can be cut off by a disconnect after JetStream stored it; the retry then
         // carries the same message ID, and JetStream drops it as a duplicate.
-        const ack = await js.publish(subject, data, { msgID: messageId(batch.idempotencyKey), timeout: config.publish_timeout_ms });
+        const ack = await client.publish(subject, data, { msgID, timeout: config.publish_timeout_ms });
         end();
-        published.inc(labels);
+        published.inc(labels, batchCount);
+        messages.inc(labels);
         if (ack.duplicate) duplicates.inc(labels);
       } catch (e) {
         // No stream listens on the subject any more (JetStream answers "no responders"): set it up again.
         if (isNoResponders(e)) link.recheck();
         const reason = link.connected ? 'error' : 'unavailable';
-        failures.inc({ ...labels, reason });
+        failures.inc({ ...labels, reason }, batchCount);
         settings.logger.debug({ err: (e as Error).message, subject }, 'publish failed');
         throw unavailable(link.connected ? `JetStream did not acknowledge the profile: ${(e as Error).message}` : link.describe());
       } finally {
@@ -171,6 +216,17 @@ export const factory: ExporterFactory<NatsExporterConfig> = {
         if (!link.ready) settings.logger.warn({ why: link.describe() }, 'NATS is not ready yet; answering 503 until it is');
       },
       consume: publish,
+      async consumeMany(batches) {
+        // One subject per tenant and service, so that consumers can still filter by them.
+        const bySubject = new Map<string, Batch[]>();
+        for (const b of batches) {
+          const subject = profileSubject(config.subject_prefix, b.tenant, b.labels.service_name ?? '');
+          const list = bySubject.get(subject);
+          if (list) list.push(b);
+          else bySubject.set(subject, [b]);
+        }
+        await Promise.all([...bySubject].map(([subject, list]) => publishGroup(subject, list)));
+      },
       async flush() {
         // Nothing is buffered: a batch is either published or in flight.
       },
@@ -199,6 +255,13 @@ export const factory: ExporterFactory<NatsExporterConfig> = {
 function isNoResponders(e: unknown): boolean {
   const err = e as { name?: string; cause?: { name?: string } };
   return err?.name === 'JetStreamNotEnabled' || err?.cause?.name === 'NoRespondersError' || /no responders/i.test(String((e as Error)?.message));
+}
+
+/** A group's message ID: the same group published again is the same message to JetStream. */
+function groupId(keys: string[]): string {
+  const h = createHash('sha256');
+  for (const k of [...keys].sort()) h.update(k).update('\n');
+  return `group:${h.digest('hex')}`;
 }
 
 /** Header values cannot hold line breaks; any other key is used as it is. */

@@ -6,7 +6,7 @@
  * across all ingesters, so memory stays bounded however large the backlog is.
  *
  * Acknowledgement: a message is acked only after `next.consume()` resolved, that is after the
- * insert holding it committed. A crash before the ack means redelivery; the store skips a
+ * insert holding it committed (for a group message, every batch in it). A crash before the ack means redelivery; the store skips a
  * batch whose idempotency key it already has, so the redelivery stores nothing twice.
  *
  * Failures (see README.md, "Failures and dead letters"):
@@ -27,7 +27,7 @@ import type { Consumer, CreateSettings, Endpoint, Receiver } from '../../core/co
 import { HearthError } from '../../core/errors.ts';
 import { counter, gauge } from '../../core/metrics.ts';
 import type { Batch } from '../../core/model.ts';
-import { decodeBatch } from '../../formats/batch/index.ts';
+import { decodeBatches } from '../../formats/batch/index.ts';
 import { natsLocation, NatsLink } from '../../core/nats/connection.ts';
 import { ensureStream, isNotFound } from '../../core/nats/stream.ts';
 import type { NatsReceiverConfig } from './index.ts';
@@ -65,6 +65,18 @@ function ingesterMetrics(reg: Registry, id: string) {
     inFlight: gauge(reg, 'hearth_nats_in_flight', 'Messages this process is working on.', r),
     ready: gauge(reg, 'hearth_nats_ready', 'Whether the component is connected to NATS with its stream (and consumer) set up: 1 or 0.', ['component']),
   };
+}
+
+/**
+ * Hands every batch on; settles once all are stored. After all settled it fails with a
+ * retryable error if any failed so (the message is then delivered again rather than poison).
+ */
+async function consumeAll(next: Consumer<'profiles'>, batches: Batch[]): Promise<void> {
+  if (batches.length === 1) return next.consume(batches[0]);
+  const results = await Promise.allSettled(batches.map((b) => next.consume(b)));
+  const errors = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+  if (!errors.length) return;
+  throw errors.find((e) => e instanceof HearthError && (e.status === 429 || e.status >= 500)) ?? errors[0];
 }
 
 export class Ingester implements Receiver {
@@ -245,14 +257,16 @@ export class Ingester implements Receiver {
   }
 
   private async handle(m: JsMsg): Promise<void> {
-    let batch: Batch;
+    let batches: Batch[];
     try {
-      batch = decodeBatch(m.data);
+      batches = decodeBatches(m.data);
     } catch (e) {
       return this.poison(m, 'undecodable', e);
     }
     try {
-      await this.next.consume(batch);
+      // A group message is acknowledged once every batch in it is stored. If one fails, the
+      // whole message comes back, and the batches already stored are skipped as duplicates.
+      await consumeAll(this.next, batches);
     } catch (e) {
       if (e instanceof HearthError && (e.status === 429 || e.status >= 500)) return this.retry(m, e);
       if (this.stopping) {
