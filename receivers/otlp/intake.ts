@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Consumers } from '../../core/component.ts';
-import { BadRequestError, HearthError, UnavailableError } from '../../core/errors.ts';
+import { BadRequestError, HearthError } from '../../core/errors.ts';
+import { RequestGate, deliverAll } from '../../core/intake.ts';
 import type { Batch, SpanBatch } from '../../core/model.ts';
 import {
   convertProfiles,
@@ -40,16 +41,16 @@ export class SignalNotConfiguredError extends HearthError {
 }
 
 export class OtlpIntake {
-  private closing = false;
-  private inFlight = 0;
-  private drained: (() => void)[] = [];
+  private readonly gate: RequestGate;
 
   constructor(
     readonly id: string,
     private readonly next: Consumers,
     readonly opts: IntakeOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.gate = new RequestGate(`receiver ${id}`);
+  }
 
   accepts(signal: OtlpSignal): boolean {
     return this.next[signal] !== undefined;
@@ -98,42 +99,17 @@ export class OtlpIntake {
   }
 
   /** Stops taking requests and waits for the ones in flight. */
-  async close(): Promise<void> {
-    this.closing = true;
-    if (this.inFlight === 0) return;
-    await new Promise<void>((resolve) => this.drained.push(resolve));
+  close(): Promise<void> {
+    return this.gate.close();
   }
 
-  private async admit<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.closing) throw new UnavailableError(`receiver ${this.id} is shutting down`);
-    this.inFlight++;
-    try {
-      return await fn();
-    } finally {
-      if (--this.inFlight === 0) for (const resolve of this.drained.splice(0)) resolve();
-    }
+  private admit<T>(fn: () => Promise<T>): Promise<T> {
+    return this.gate.admit(fn);
   }
 
-  /** Delivers everything at once; when some fail, a retryable failure is reported over a permanent one. */
-  private async deliver(sends: (() => Promise<void>)[]): Promise<void> {
-    const results = await Promise.allSettled(sends.map((s) => s()));
-    let chosen: HearthError | undefined;
-    for (const r of results) {
-      if (r.status === 'fulfilled') continue;
-      const err = r.reason;
-      if (!(err instanceof HearthError)) {
-        this.logger.error({ err }, 'a pipeline failed to take OTLP data');
-        chosen = new UnavailableError('storage is unavailable, retry later');
-        break;
-      }
-      if (!chosen || (retryable(err) && !retryable(chosen))) chosen = err;
-    }
-    if (chosen) throw chosen;
+  private deliver(sends: (() => Promise<void>)[]): Promise<void> {
+    return deliverAll(sends, this.logger);
   }
-}
-
-function retryable(err: HearthError): boolean {
-  return err.status === 429 || err.status >= 500;
 }
 
 function sha256(b: Uint8Array): string {
