@@ -4,6 +4,7 @@
  * relabel_configs.
  */
 import { z } from 'zod';
+import { parseDuration } from '../../core/duration.ts';
 import { consumerOf, type Consumers, type CreateSettings, type Receiver, type ReceiverFactory } from '../../core/component.ts';
 import { compileRules, type RelabelConfig } from '../../core/relabel/rules.ts';
 import { relabelRulesSchema } from '../../core/relabel/schema.ts';
@@ -21,13 +22,13 @@ export interface EbpfReceiverConfig {
   targets_only: boolean;
 }
 
-const DURATION = /^(\d+)(ms|s|m|h)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-
-export function durationMs(text: string): number {
-  const m = DURATION.exec(text);
-  if (!m) throw new Error(`not a duration: ${text}`);
-  return Number(m[1]) * UNIT_MS[m[2]];
+/** A Prometheus duration's milliseconds, or NaN when it is not one (the schema says why). */
+function durationMs(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch {
+    return Number.NaN;
+  }
 }
 
 export const schema = z.strictObject({
@@ -35,8 +36,8 @@ export const schema = z.strictObject({
   sample_rate: z.number().int().min(1).max(1000),
   collect_interval: z
     .string()
-    .regex(DURATION, 'must be a duration such as "15s", "500ms" or "1m"')
-    .refine((d) => !DURATION.test(d) || durationMs(d) >= 100, 'must be at least 100ms'),
+    .refine((d) => !Number.isNaN(durationMs(d)), 'must be a duration such as "15s", "500ms" or "1m"')
+    .refine((d) => Number.isNaN(durationMs(d)) || durationMs(d) >= 100, 'must be at least 100ms'),
   collect_kernel_profile: z.boolean(),
   relabel_configs: relabelRulesSchema,
   targets_only: z.boolean(),
