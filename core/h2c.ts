@@ -17,9 +17,12 @@ const SNIFF_TIMEOUT_MS = 30_000;
 
 type Handler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
 
-export function createH2cServer(handler: Handler, options: http.ServerOptions = {}): http.Server {
+export function createH2cServer(handler: Handler, options: http.ServerOptions = {}, h2Options: { idleMs?: number } = {}): http.Server {
   const server = http.createServer(options, handler as (req: IncomingMessage, res: ServerResponse) => void);
   const h2 = http2.createServer({}, handler as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+  // HTTP/2 has no request deadlines of its own: a session that carries nothing for this long
+  // (a stalled stream included) is closed.
+  if (h2Options.idleMs) h2.setTimeout(h2Options.idleMs);
   const sessions = new Set<ServerHttp2Session>();
   h2.on('session', (session) => {
     sessions.add(session);

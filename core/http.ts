@@ -2,6 +2,8 @@
  * The shared HTTP server. Receivers and the API mount their routes on it during start(),
  * the way Pyroscope serves ingest and query on one port.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { BadRequestError, HearthError } from './errors.ts';
@@ -14,9 +16,23 @@ export interface HttpOptions {
   /** Largest request body accepted, before any decompression. */
   maxBodyBytes: number;
   logger: Logger;
+  /** Timeouts against slow or stalled clients; each defaults to the value in HTTP_TIMEOUTS. */
+  timeouts?: Partial<HttpTimeouts>;
 }
 
+export interface HttpTimeouts {
+  /** From a connection's first byte until the request's headers are complete. */
+  headersMs: number;
+  /** From a request's first byte until its whole body has arrived: a trickled body ends here. */
+  requestMs: number;
+  /** A keep-alive connection, or an HTTP/2 session, that carries nothing for this long is closed. */
+  idleMs: number;
+}
+
+export const HTTP_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestMs: 60_000, idleMs: 75_000 };
+
 export function createHttpServer(opts: HttpOptions): FastifyInstance {
+  const timeouts = { ...HTTP_TIMEOUTS, ...opts.timeouts };
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: 'http' }),
     // Per-request log lines would dominate the logs at ingest rates; errors are still logged.
@@ -25,9 +41,19 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     // Profiles are pushed with every content type clients ever used (binary/octet-stream,
     // multipart, text/plain, application/x-protobuf…); handlers decide what they accept.
     return503OnClosing: true,
+    // Fastify's defaults leave a request without any deadline; a stalled body would hold its
+    // socket and memory forever.
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.idleMs,
+    clientErrorHandler: answerClientError,
     // HTTP/1.1 and cleartext HTTP/2 on one port: gRPC clients reach the same routes.
     serverFactory: (handler, o) => {
-      const server = createH2cServer(handler as Parameters<typeof createH2cServer>[0]);
+      const server = createH2cServer(handler as Parameters<typeof createH2cServer>[0], {
+        headersTimeout: timeouts.headersMs,
+        requestTimeout: timeouts.requestMs,
+        // Node checks the two deadlines above only this often (30 s by default).
+        connectionsCheckingInterval: Math.min(1000, timeouts.headersMs),
+      }, { idleMs: timeouts.idleMs });
       // The settings Fastify gives the server it builds itself.
       const t = o as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
       if (t.keepAliveTimeout !== undefined) server.keepAliveTimeout = t.keepAliveTimeout;
@@ -55,6 +81,33 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     return reply.status(500).send({ code: 500, message: 'internal error' });
   });
   return app as unknown as FastifyInstance;
+}
+
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'the request headers are too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'the request was not received in time'],
+  ERR_HTTP_HEADERS_TIMEOUT: [408, 'the request headers were not received in time'],
+};
+
+/**
+ * Answers a request the HTTP parser refused. The connection cannot be used after that, so the
+ * answer says `Connection: close`: a keep-alive client then opens a new one for its next request
+ * instead of writing into a socket that is going away.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'malformed HTTP request'];
+  const body = JSON.stringify({ code: status, message });
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  // A client that never reads its answer must not keep the socket.
+  setTimeout(() => socket.destroy(), 5_000).unref();
 }
 
 export function parseEndpoint(endpoint: string): { host: string; port: number } {

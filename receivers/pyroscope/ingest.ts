@@ -15,6 +15,7 @@ import {
   UnsupportedMediaTypeError,
 } from '../../core/errors.ts';
 import { parseAtTime } from '../../core/attime.ts';
+import { WRITE_ROUTE } from '../../core/auth.ts';
 import { tenantOf } from '../../core/http.ts';
 import type { Batch, Labels, Profile } from '../../core/model.ts';
 import { inflateBounded } from '../../formats/gzip.ts';
@@ -25,6 +26,7 @@ import { decodePprof } from '../../formats/pprof/index.ts';
 import { decodeSpeedscope, type SpeedscopeUnit } from '../../formats/speedscope/index.ts';
 import { decodeTrie } from '../../formats/trie/index.ts';
 import type { Intake } from './index.ts';
+import { stampsOf } from './retry-stamps.ts';
 import {
   ingestSeriesLabels,
   normalizeSampleTypeNames,
@@ -73,7 +75,7 @@ export function registerIngestRoutes(http: FastifyInstance, paths: readonly stri
       await intake.deliver(batches);
       return reply.code(200).send();
     });
-  for (const path of paths) http.post(path, handler);
+  for (const path of paths) http.post(path, WRITE_ROUTE, handler);
 }
 
 function header(v: string | string[] | undefined): string {
@@ -106,8 +108,11 @@ export async function ingestBatches(r: IngestRequest, intake: Pick<Intake, 'maxP
   const { appName, labels: userLabels } = parseAppName(name);
   const fromText = param(r.query, 'from');
   const untilText = param(r.query, 'until');
-  const from = fromText ? parseAtTime(fromText, r.now, 'from') : r.now;
-  const until = untilText ? parseAtTime(untilText, r.now, 'until') : r.now;
+  // A time taken from the clock would make each retry a new profile: a retry of the same request
+  // keeps the receive time of its first copy.
+  const now = !fromText || !untilText ? stampsOf(intake).stamp(requestDigest(r), r.now) : r.now;
+  const from = fromText ? parseAtTime(fromText, now, 'from') : now;
+  const until = untilText ? parseAtTime(untilText, now, 'until') : now;
   const spyName = param(r.query, 'spyName') || 'unknown';
   const format = formatOf(param(r.query, 'format'), r.contentType);
   const body = decodeContentEncoding(r.body, r.contentEncoding, intake.maxProfileBytes + MULTIPART_OVERHEAD);
@@ -320,6 +325,18 @@ function ingestIdempotencyKey(ctx: BatchContext, labels: Labels, profile: Profil
   return h.digest('hex');
 }
 
+/** What makes two /ingest requests the same upload: tenant, query, content headers and bytes. */
+function requestDigest(r: IngestRequest): string {
+  const h = createHash('sha256');
+  const query = Object.keys(r.query)
+    .sort()
+    .map((k) => [k, r.query[k]]);
+  h.update(JSON.stringify(['pyroscope-ingest-request', r.tenant, query, r.contentType, r.contentEncoding]));
+  h.update('\0');
+  h.update(r.body);
+  return h.digest('hex');
+}
+
 /** A label set as sorted pairs, for hashing. */
 export function canonicalLabels(labels: Labels): [string, string][] {
   return Object.keys(labels)
@@ -375,6 +392,10 @@ export function readMultipart(body: Uint8Array, contentType: string, maxPartByte
       bb = Busboy({
         headers: { 'content-type': contentType },
         isPartAFile: () => true,
+        // The body is already in memory, so nothing is gained by backpressure; and busboy stalls
+        // for good when a part it skips (one without Content-Disposition) fills its buffer and
+        // ends in the same write, leaving the request unanswered.
+        fileHwm: body.byteLength + 1,
         limits: { parts: 16, files: 16, fileSize: maxPartBytes, headerPairs: 64, fieldNameSize: 200 },
       });
     } catch (err) {

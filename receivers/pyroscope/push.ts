@@ -3,9 +3,12 @@
  * allowed): the path Grafana Alloy, the OTel Collector's Pyroscope exporter and newer SDKs use.
  */
 import { createHash } from 'node:crypto';
-import type { ConnectRouter } from '@connectrpc/connect';
+import { Code, ConnectError, type ConnectRouter } from '@connectrpc/connect';
 import { fastifyConnectPlugin } from '@connectrpc/connect-fastify';
+import { compressionBrotli, compressionGzip } from '@connectrpc/connect-node';
+import type { Compression } from '@connectrpc/connect/protocol';
 import type { FastifyInstance } from 'fastify';
+import { markWriteRoutes } from '../../core/auth.ts';
 import { toConnectError } from '../../core/connect-errors.ts';
 import { BadRequestError } from '../../core/errors.ts';
 import { tenantOfCall } from '../../core/connect-tenant.ts';
@@ -13,6 +16,7 @@ import type { Batch, Labels } from '../../core/model.ts';
 import { decodePprof } from '../../formats/pprof/index.ts';
 import { PusherService, type PushRequest } from '../../gen/push/v1/push_pb.ts';
 import type { Intake } from './index.ts';
+import { stampsOf } from './retry-stamps.ts';
 import { canonicalLabels } from './ingest.ts';
 import {
   checkPushedLabelName,
@@ -33,8 +37,39 @@ export async function registerPushService(http: FastifyInstance, intake: Intake)
   // doesn't reach it; Connect enforces its own, on the decompressed message.
   const readMaxBytes = http.initialConfig.bodyLimit ?? DEFAULT_READ_MAX_BYTES;
   await http.register(async (scope) => {
-    await scope.register(fastifyConnectPlugin, { routes: pushRoutes(intake), readMaxBytes });
+    markWriteRoutes(scope);
+    scope.addHook('onRequest', async (req, reply) => {
+      const length = Number(req.headers['content-length']);
+      if (length > readMaxBytes) {
+        await reply.code(413).send({ code: 413, message: `the request is ${length} bytes, over the limit of ${readMaxBytes} bytes` });
+      }
+    });
+    await scope.register(fastifyConnectPlugin, {
+      routes: pushRoutes(intake),
+      readMaxBytes,
+      acceptCompression: [refuseOversize(compressionGzip), refuseOversize(compressionBrotli)],
+    });
   });
+}
+
+/**
+ * Connect stops inflating at readMaxBytes, but calls that resource_exhausted, which is HTTP 429
+ * and tells clients to retry a request that can never fit. Like Pyroscope's size checks, this is
+ * invalid_argument.
+ */
+function refuseOversize(c: Compression): Compression {
+  return {
+    name: c.name,
+    compress: (bytes) => c.compress(bytes),
+    async decompress(bytes, readMaxBytes) {
+      try {
+        return await c.decompress(bytes, readMaxBytes);
+      } catch (err) {
+        if (ConnectError.from(err).code !== Code.ResourceExhausted) throw err;
+        throw new ConnectError(`the request inflates to more than ${readMaxBytes} bytes, the limit of one request`, Code.InvalidArgument);
+      }
+    },
+  };
 }
 
 export function pushRoutes(intake: Intake): (router: ConnectRouter) => void {
@@ -85,8 +120,12 @@ export function pushBatches(req: PushRequest, tenant: string, intake: Pick<Intak
         if (err instanceof Error) err.message = `series ${seriesIndex} sample ${sampleIndex}: ${err.message}`;
         throw err;
       }
-      // A client without a clock-stamped profile means "now", not 1970.
-      if (profile.timeNanos <= 0n) profile = { ...profile, timeNanos: nowNs };
+      // A client without a clock-stamped profile means "now", not 1970; a retry of it keeps the
+      // first copy's "now", so that it is stored once.
+      if (profile.timeNanos <= 0n) {
+        const key = pushIdempotencyKey(tenant, { ...labels, __name__: fixedName ?? '' }, sample.ID, sample.rawProfile);
+        profile = { ...profile, timeNanos: stampsOf(intake).stamp(key, nowNs) };
+      }
       const names = fixedName ? profile.sampleTypes.map(() => fixedName) : profileNamesFor(profile.sampleTypes);
       for (const part of splitByName(profile, names)) {
         if (part.profile.samples.length === 0) continue;

@@ -430,7 +430,7 @@ describe('config resolution', () => {
     assert.equal(cfg.receivers.get('pyroscope')!.type, 'pyroscope');
     assert.deepEqual(cfg.service, {
       extensions: [],
-      http: { endpoint: '0.0.0.0:4040', maxBodyBytes: 256 * 1024 * 1024 },
+      http: { endpoint: '0.0.0.0:4040', maxBodyBytes: 16 * 1024 * 1024 },
       logLevel: 'info',
       logFormat: 'auto',
     });
