@@ -8,6 +8,7 @@ import { benchNats } from './nats.ts';
 import { benchOtlp } from './otlp.ts';
 import { benchQuery } from './query.ts';
 import { benchEbpf } from './ebpf.ts';
+import { benchUi } from './ui.ts';
 
 const all: Record<string, () => Promise<{ name: string; lines: string[] }>> = {
   decode: benchDecode,
@@ -16,6 +17,7 @@ const all: Record<string, () => Promise<{ name: string; lines: string[] }>> = {
   query: benchQuery,
   otlp: () => benchOtlp(Number(process.env.BENCH_SECONDS ?? 20)),
   ebpf: () => benchEbpf(Number(process.env.BENCH_SECONDS ?? 20)),
+  ui: benchUi,
 };
 
 const picked = process.argv.slice(2);

@@ -297,6 +297,9 @@ test('profiles: the stored profiles of a selection; one opens, two diff', { skip
   await page.getByRole('button', { name: 'Diff the two checked' }).click();
   await waitForGraph(page);
   assert.match(page.url(), /\/diff\?.*leftProfile=/);
+  // Each side is one listed entry: a profile's samples of one series.
+  const [a, b] = list.body.profiles.slice(0, 2).sort((x: any, y: any) => x.time - y.time);
+  assert.equal(await page.evaluate(() => (window as any).hearth.flamegraphs.main.matched().total), a.total + b.total);
   await screenshot(page, tmp.dir, 'profiles-diff');
   await page.goto(`${hearth.url}/profile/${list.body.profiles[0].id}?${new URLSearchParams({ query: LOW })}`);
   await waitForGraph(page);

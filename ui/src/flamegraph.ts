@@ -28,7 +28,7 @@ interface DrawnNode {
 
 declare global {
   interface Window {
-    hearth?: { flamegraphs: Record<string, FlameGraph>; ready?: number };
+    hearth?: { flamegraphs: Record<string, FlameGraph>; ready?: number; drawnAt?: number };
   }
 }
 
@@ -62,12 +62,12 @@ export class FlameGraph {
     window.hearth.flamegraphs[opts.role] = this;
   }
 
-  setTree(tree: FlameTree | null): void {
+  setTree(tree: FlameTree | null, redraw = true): void {
     this.tree = tree;
     this.focus = null;
     this.xs = new Map();
     if (tree) this.layout(tree.root, 0);
-    this.draw();
+    if (redraw) this.draw();
   }
 
   private layout(n: FlameNode, x: number): void {
@@ -77,6 +77,11 @@ export class FlameGraph {
       this.layout(c, cx);
       cx += c.total;
     }
+  }
+
+  /** Nodes in the graph, the root included. */
+  get nodeCount(): number {
+    return this.tree?.nodeCount ?? 0;
   }
 
   get zoomed(): FlameNode | null {
@@ -99,9 +104,9 @@ export class FlameGraph {
   }
 
   /** Highlights the functions whose name contains `query`; answers their share of the total. */
-  setSearch(query: string): { matched: number; total: number } {
+  setSearch(query: string, redraw = true): { matched: number; total: number } {
     this.query = query.trim().toLowerCase();
-    this.draw();
+    if (redraw) this.draw();
     return this.matched();
   }
 
@@ -251,8 +256,20 @@ function hash(s: string): number {
   return x >>> 0;
 }
 
+const colorCache = new Map<string, string>();
+
 /** Warm colors per package, so that one package's frames read as one band. */
 function nameColor(name: string, dark: boolean): string {
+  const key = dark ? `d${name}` : `l${name}`;
+  let c = colorCache.get(key);
+  if (c === undefined) {
+    if (colorCache.size > 200_000) colorCache.clear();
+    colorCache.set(key, (c = computeColor(name, dark)));
+  }
+  return c;
+}
+
+function computeColor(name: string, dark: boolean): string {
   const cut = Math.max(name.lastIndexOf('.'), name.lastIndexOf('/'), name.lastIndexOf('::'));
   const pkg = cut > 0 ? name.slice(0, cut) : name;
   const hv = hash(pkg);

@@ -47,7 +47,7 @@ export class FunctionTable {
 
   setFilter(filter: string): void {
     this.filter = filter.trim().toLowerCase();
-    this.render();
+    if (this.rows.length) this.render();
   }
 
   private render(): void {

@@ -29,7 +29,11 @@ export const profilesView: View = (root) => {
   }
   list.append(statusBox('loading', 'Loading…'));
   const controller = new AbortController();
-  const format = (v: number) => formatValue(v, unitOf(splitQuery(query).type));
+  const type = splitQuery(query).type;
+  const format = (v: number) => formatValue(v, unitOf(type));
+  // A profile is listed once per series it holds samples of; its series' labels name that part.
+  const seriesQuery = (p: StoredProfile) =>
+    `${type}{${Object.entries(p.labels).filter(([k]) => !k.startsWith('__')).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}}`;
   getJson<{ profiles: StoredProfile[] }>('/pyroscope/profiles', { query, from, until, limit: 500 }, controller.signal)
     .then(({ profiles }) => {
       if (!profiles.length) {
@@ -41,8 +45,8 @@ export const profilesView: View = (root) => {
         const [a, b] = [...picked].sort((x, y) => x.time - y.time);
         const around = (p: StoredProfile) => ({ from: String(p.time - 1000), until: String(p.time + 1000) });
         navigate('/diff', {
-          leftQuery: query, leftFrom: around(a).from, leftUntil: around(a).until, leftProfile: a.id,
-          rightQuery: query, rightFrom: around(b).from, rightUntil: around(b).until, rightProfile: b.id,
+          leftQuery: seriesQuery(a), leftFrom: around(a).from, leftUntil: around(a).until, leftProfile: a.id,
+          rightQuery: seriesQuery(b), rightFrom: around(b).from, rightUntil: around(b).until, rightProfile: b.id,
         });
       } }, 'Diff the two checked');
       const rows = profiles.map((p) => {
@@ -56,7 +60,7 @@ export const profilesView: View = (root) => {
           'tr',
           { dataset: { id: p.id } },
           h('td', null, box),
-          h('td', null, h('a', { href: `/profile/${p.id}?${new URLSearchParams({ query })}`, 'data-nav': true }, p.id)),
+          h('td', null, h('a', { href: `/profile/${p.id}?${new URLSearchParams({ query: seriesQuery(p) })}`, 'data-nav': true }, p.id)),
           h('td', null, formatTime(p.time)),
           h('td', { class: 'num', dataset: { value: String(p.total) } }, format(p.total)),
           h('td', { class: 'labels' }, labels),
