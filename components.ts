@@ -7,6 +7,7 @@ import relabelProcessor from './processors/relabel/index.ts';
 import spanlinkProcessor from './processors/spanlink/index.ts';
 import downsampleProcessor from './processors/downsample/index.ts';
 import batchProcessor from './processors/batch/index.ts';
+import memoryLimiterProcessor from './processors/memory_limiter/index.ts';
 import clickhouseExporter from './exporters/clickhouse/index.ts';
 import debugExporter from './exporters/debug/index.ts';
 import apiExtension from './api/index.ts';
@@ -15,7 +16,9 @@ import natsExporter from './exporters/nats/index.ts';
 import otlpReceiver from './receivers/otlp/index.ts';
 import scrapeReceiver from './receivers/scrape/index.ts';
 import ebpfReceiver from './receivers/ebpf/index.ts';
+import basicAuthExtension from './extensions/basicauth/index.ts';
+import bearerTokenAuthExtension from './extensions/bearertokenauth/index.ts';
 
 export function builtinComponents(): Registry {
-  return new Registry([pyroscopeReceiver, relabelProcessor, spanlinkProcessor, downsampleProcessor, batchProcessor, clickhouseExporter, debugExporter, apiExtension, natsReceiver, natsExporter, scrapeReceiver, ebpfReceiver, otlpReceiver]);
+  return new Registry([pyroscopeReceiver, relabelProcessor, spanlinkProcessor, downsampleProcessor, batchProcessor, memoryLimiterProcessor, clickhouseExporter, debugExporter, apiExtension, natsReceiver, natsExporter, scrapeReceiver, ebpfReceiver, otlpReceiver, basicAuthExtension, bearerTokenAuthExtension]);
 }

@@ -161,6 +161,8 @@ export interface ExporterFactory<Config = any> extends FactoryBase<Config> {
 
 export interface ExtensionFactory<Config = any> extends FactoryBase<Config> {
   readonly kind: 'extension';
+  /** Its instances are Authenticators (core/auth.ts), which `auth: { authenticator: ID }` settings may name. */
+  readonly authenticator?: boolean;
   create(settings: CreateSettings, config: Config): Extension;
 }
 

@@ -28,6 +28,7 @@ import {
   type ResourceClaim,
   type Signal,
 } from './component.ts';
+import { authenticatorIds, findAuthReferences, serviceAuthSchema } from './auth.ts';
 import type { LogFormatSetting } from './logging.ts';
 import type { FactoryOf, Registry } from './registry.ts';
 import { resolveTracesTelemetry, TRACES_TELEMETRY_DEFAULTS, tracesTelemetrySchema, type TracesTelemetryConfig } from './telemetry-config.ts';
@@ -56,7 +57,7 @@ export interface ResolvedPipeline {
 
 export interface ServiceConfig {
   extensions: string[];
-  http: { endpoint: string; maxBodyBytes: number };
+  http: { endpoint: string; maxBodyBytes: number; auth?: { authenticators: string[]; metricsAuth: boolean } };
   logLevel: LogLevel;
   /** `auto`: pretty on a terminal, JSON otherwise. */
   logFormat: LogFormatSetting;
@@ -115,6 +116,7 @@ const serviceSchema = z
       .object({
         endpoint: z.string().min(1),
         max_body_bytes: z.number().int().positive(),
+        auth: serviceAuthSchema.optional(),
       })
       .strict(),
     telemetry: z
@@ -224,6 +226,7 @@ class ConfigParser {
     }
     const service = this.resolveService(topPairs.get('service'), sections);
     const resources = this.checkClaims(sections);
+    if (service) this.checkAuthenticators(sections, service.block, topPairs.get('service')!);
 
     if (this.problems.length > 0) this.fail();
     return {
@@ -294,6 +297,37 @@ class ConfigParser {
       }
     }
     return resources;
+  }
+
+  /**
+   * Every `auth: { authenticator }` block, in any component or in the service, must name extensions
+   * that are declared, listed in service.extensions (so they run) and are authenticators.
+   */
+  private checkAuthenticators(sections: Record<Section, SectionResult>, serviceBlock: unknown, service: { keyLine: number; value: unknown }): void {
+    const registry = this.registry;
+    const kinds = registry.types('extension').filter((t) => registry.get('extension', t)?.authenticator);
+    const listed = new Set((serviceBlock as { extensions?: string[] }).extensions ?? []);
+    const holders: { path: Path; node: unknown; line: number; config: unknown }[] = [{ path: ['service'], node: service.value, line: service.keyLine, config: serviceBlock }];
+    for (const [section] of SECTIONS) {
+      for (const [id, resolved] of sections[section].resolved) {
+        const entry = sections[section].entries.get(id)!;
+        holders.push({ path: [section, id], node: entry.node, line: entry.line, config: resolved.config });
+      }
+    }
+    for (const holder of holders) {
+      for (const ref of findAuthReferences(holder.config)) {
+        ref.ids.forEach((id, i) => {
+          const at: Path = ref.ids.length > 1 || Array.isArray(valueAt(holder.config, ref.path)) ? [...ref.path, i] : ref.path;
+          const entry = sections.extensions.entries.get(id);
+          let problem: string | undefined;
+          if (!entry) problem = `extension "${id}" is not defined in extensions; declare an authenticator (${kinds.join(', ')}) under that ID`;
+          else if (!entry.factory) return;
+          else if (!(entry.factory as ExtensionFactory).authenticator) problem = `extension "${id}" is not an authenticator (authenticator types: ${kinds.join(', ')})`;
+          else if (!listed.has(id)) problem = `extension "${id}" is not listed in service.extensions, so it would not run`;
+          if (problem) this.add(this.locate(holder.node, at, holder.line), [...holder.path, ...at], problem);
+        });
+      }
+    }
   }
 
   private resolveSection<K extends Kind>(
@@ -421,7 +455,11 @@ class ConfigParser {
       block: data,
       service: {
         extensions: data.extensions,
-        http: { endpoint: data.http.endpoint, maxBodyBytes: data.http.max_body_bytes },
+        http: {
+          endpoint: data.http.endpoint,
+          maxBodyBytes: data.http.max_body_bytes,
+          ...(data.http.auth && { auth: { authenticators: authenticatorIds(data.http.auth), metricsAuth: data.http.auth.metrics_auth } }),
+        },
         logLevel: data.telemetry.logs.level,
         logFormat: data.telemetry.logs.format,
         ...withTraces(resolveTracesTelemetry(data.telemetry.traces)),

@@ -10,6 +10,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics, Gauge } from 'prom-client';
 import type { Component, Consumers, CreateSettings, Exporter, Extension, Host, Processor, Receiver, Signal } from './component.ts';
+import { isAuthenticator, OPEN_ROUTE, type Authenticator } from './auth.ts';
+import { guardRoutes } from './auth-guard.ts';
 import type { ResolvedConfig } from './config.ts';
 import { createHttpServer, parseEndpoint } from './http.ts';
 import { createLogger, STARTED, startFacts } from './logging.ts';
@@ -43,7 +45,17 @@ export class Service {
     this.logger = opts.logger ?? createLogger({ level: config.service.logLevel, format: config.service.logFormat });
     collectDefaultMetrics({ register: this.metrics, prefix: 'hearth_' });
     this.http = createHttpServer({ endpoint: opts.endpoint ?? config.service.http.endpoint, maxBodyBytes: config.service.http.maxBodyBytes, logger: this.logger });
+    const auth = config.service.http.auth;
+    // Before any route exists, so that every route of the shared port is behind it.
+    if (auth) guardRoutes(this.http, { authenticators: () => auth.authenticators.map((id) => this.authenticator(id)) });
     this.build();
+  }
+
+  private authenticator(id: string): Authenticator {
+    const a = this.extensions.get(id);
+    // Config loading already checked the reference; this is a bug if it fails.
+    if (!isAuthenticator(a)) throw new Error(`extension ${id} is not an authenticator`);
+    return a;
   }
 
   private settings(id: string): CreateSettings {
@@ -98,12 +110,12 @@ export class Service {
         for (const p of pipelines) this.set({ pipeline: p.id }, p.stats.waiting);
       },
     });
-    this.http.get('/healthz', async () => ({ status: 'ok' }));
-    this.http.get('/ready', async (_req, reply) => {
+    this.http.get('/healthz', OPEN_ROUTE, async () => ({ status: 'ok' }));
+    this.http.get('/ready', OPEN_ROUTE, async (_req, reply) => {
       if (!this.ready) return reply.status(503).send('not ready');
       return reply.type('text/plain').send('ready');
     });
-    this.http.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.metrics()));
+    this.http.get('/metrics', { config: { open: !this.config.service.http.auth?.metricsAuth } }, async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.metrics()));
   }
 
   private host(): Host {
@@ -128,6 +140,9 @@ export class Service {
       }
       const { host: h, port } = parseEndpoint(this.opts.endpoint ?? this.config.service.http.endpoint);
       await this.http.listen({ host: h, port });
+      if (!this.config.service.http.auth && !isLoopback(h)) {
+        this.logger.warn({ endpoint: `${h}:${port}` }, 'listening on a non-loopback address without authentication: anyone who can reach it can read and write every tenant (set service.http.auth)');
+      }
     } catch (e) {
       await this.shutdown().catch(() => {});
       throw e;
@@ -186,4 +201,8 @@ export class Service {
     this.started = [];
     log.info('hearth stopped');
   }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

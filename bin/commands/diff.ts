@@ -12,7 +12,7 @@ export const DIFF_USAGE = `usage:
   hearth diff LEFT RIGHT [--from now-1h] [--until now] [-n 20] [--sort self|total] [--output table|json]
   hearth diff QUERY --left-from T --left-until T --right-from T --right-until T
 LEFT and RIGHT are queries of one profile type; --left-*/--right-* override --from/--until per side.
-Shared flags: --url, --tenant, --token (as for hearth query).`;
+Shared flags: --url, --tenant, --token, --user/--password (as for hearth query).`;
 
 export interface DiffRow {
   name: string;

@@ -15,7 +15,8 @@ export const CLIENT_USAGE = `  hearth push FILE|DIR --name 'app{k=v}'   upload p
   hearth query top|pprof|series|labels …   read profiles (hearth query --help)
   hearth diff LEFT RIGHT                   the functions that changed most
   hearth sql 'SELECT …'                    read-only SQL over the tenant's data
-  (these take --url, default $HEARTH_URL or http://localhost:4040, --tenant and --token)`;
+  (these take --url, default $HEARTH_URL or http://localhost:4040, --tenant, and --token or
+   --user/--password, default $HEARTH_TOKEN, $HEARTH_USER and $HEARTH_PASSWORD)`;
 
 export function isClientCommand(name: string | undefined): name is string {
   return name !== undefined && Object.hasOwn(COMMANDS, name);

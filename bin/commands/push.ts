@@ -12,7 +12,7 @@ import { sniff, type ProfileFormat } from './sniff.ts';
 export const PUSH_USAGE = `usage:
   hearth push FILE|DIR --name 'app{k=v}' [--from T] [--until T] [--sample-rate HZ] [--spy-name NAME] [--concurrency 4]
 Uploads one profile, or every pprof (gzip or raw), JFR and folded file under DIR.
-Shared flags: --url (default $HEARTH_URL or http://localhost:4040), --tenant (X-Scope-OrgID), --token (Bearer).`;
+Shared flags: --url (default $HEARTH_URL or http://localhost:4040), --tenant (X-Scope-OrgID), --token (Bearer), --user/--password (basic auth).`;
 
 /** Files above this are not read: far above any server's profile limit. */
 const MAX_FILE_BYTES = 512 << 20;

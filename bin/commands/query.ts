@@ -14,7 +14,7 @@ export const QUERY_USAGE = `usage:
   hearth query series [SELECTOR...] [--from now-1h] [--until now] [--label-names a,b] [--output text|json]
   hearth query labels [NAME] [--match SELECTOR] [--from now-1h] [--until now]
 QUERY is a profile type and its matchers: 'process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name="checkout"}'.
-Shared flags: --url (default $HEARTH_URL or http://localhost:4040), --tenant (X-Scope-OrgID), --token (Bearer).`;
+Shared flags: --url (default $HEARTH_URL or http://localhost:4040), --tenant (X-Scope-OrgID), --token (Bearer), --user/--password (basic auth).`;
 
 const RANGE = { from: { type: 'string' }, until: { type: 'string' } } as const;
 

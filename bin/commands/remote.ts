@@ -1,5 +1,6 @@
 /**
- * How the CLI talks to a Hearth server: the shared flags (`--url`, `--tenant`, `--token`), and
+ * How the CLI talks to a Hearth server: the shared flags (`--url`, `--tenant`, `--token`, `--user`,
+ * `--password`), and
  * requests that retry what a server asks to be retried (429 and 503, after `Retry-After`).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -8,6 +9,9 @@ export interface Remote {
   url: string;
   tenant?: string;
   token?: string;
+  /** Basic auth; with Grafana Cloud's convention the user name is the tenant. */
+  user?: string;
+  password?: string;
 }
 
 /** A mistake in how the command was called: printed with the command's usage, exit code 2. */
@@ -27,6 +31,8 @@ export const REMOTE_OPTIONS = {
   url: { type: 'string' },
   tenant: { type: 'string' },
   token: { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -39,13 +45,18 @@ export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
   }
 }
 
-/** Flags first, then HEARTH_URL / HEARTH_TENANT / HEARTH_TOKEN, then the local default. */
-export function remoteOf(values: { url?: unknown; tenant?: unknown; token?: unknown }, env = process.env): Remote {
+/** Flags first, then HEARTH_URL / HEARTH_TENANT / HEARTH_TOKEN / HEARTH_USER / HEARTH_PASSWORD, then the local default. */
+export function remoteOf(values: { url?: unknown; tenant?: unknown; token?: unknown; user?: unknown; password?: unknown }, env = process.env): Remote {
   const url = String(values.url ?? env.HEARTH_URL ?? 'http://localhost:4040').replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`--url must be an http(s) URL, got ${JSON.stringify(url)}`);
   const tenant = (values.tenant ?? env.HEARTH_TENANT) as string | undefined;
   const token = (values.token ?? env.HEARTH_TOKEN) as string | undefined;
-  return { url, tenant: tenant || undefined, token: token || undefined };
+  const user = (values.user ?? env.HEARTH_USER) as string | undefined;
+  const password = (values.password ?? env.HEARTH_PASSWORD) as string | undefined;
+  if (user?.includes(':')) throw new UsageError('--user cannot contain ":" (basic auth separates user and password with it)');
+  if (password && !user) throw new UsageError('--password needs --user');
+  if (user && token) throw new UsageError('give either --token or --user/--password, not both');
+  return { url, tenant: tenant || undefined, token: token || undefined, user: user || undefined, password: user ? (password ?? '') : undefined };
 }
 
 export interface CallOptions {
@@ -80,6 +91,7 @@ export async function call(remote: Remote, path: string, opts: CallOptions = {})
   const headers: Record<string, string> = { ...opts.headers };
   if (remote.tenant) headers['X-Scope-OrgID'] = remote.tenant;
   if (remote.token) headers.Authorization = `Bearer ${remote.token}`;
+  if (remote.user) headers.Authorization = `Basic ${Buffer.from(`${remote.user}:${remote.password ?? ''}`, 'utf8').toString('base64')}`;
   for (let attempt = 1; ; attempt++) {
     const backoff = Math.min(MAX_WAIT_MS, 250 * 2 ** (attempt - 1));
     let res: Response;

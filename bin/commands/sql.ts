@@ -12,7 +12,7 @@ import { defaultStoreConfig, storeOptions } from '../../storage/options.ts';
 import { callJson, parseCommand, RequestError, remoteOf, UsageError } from './remote.ts';
 
 export const SQL_USAGE = `usage:
-  hearth sql 'SELECT …' [--output table|json|tsv]            on the server (--url, --tenant, --token)
+  hearth sql 'SELECT …' [--output table|json|tsv]            on the server (--url, --tenant, --token or --user/--password)
   hearth sql 'SELECT …' --data DIR [--tenant T] [--database hearth]   on an embedded data directory
 Views: samples_flat(time, service_name, profile_type, function, self, total),
        series(profile_type, service_name, fingerprint, labels, first_date, last_date),
@@ -35,7 +35,7 @@ export async function run(args: string[]): Promise<void> {
   process.stdout.write(format(result, output));
 }
 
-function remote(values: { url?: string; tenant?: string; token?: string }, query: string): Promise<SqlResult> {
+function remote(values: { url?: string; tenant?: string; token?: string; user?: string; password?: string }, query: string): Promise<SqlResult> {
   return callJson<SqlResult>(remoteOf(values), '/api/sql', {
     method: 'POST',
     body: JSON.stringify({ query }),

@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Code } from '@connectrpc/connect';
 import { connectCodeForStatus } from '../../core/connect-errors.ts';
 import { BadRequestError, HearthError } from '../../core/errors.ts';
+import { WRITE_ROUTE } from '../../core/auth.ts';
 import { tenantOf } from '../../core/http.ts';
 import { encodeExportResponse } from '../../formats/otlp/index.ts';
 import { decompress } from './http.ts';
@@ -18,8 +19,8 @@ export const PROFILES_METHOD = '/opentelemetry.proto.collector.profiles.v1develo
 export const TRACES_METHOD = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 
 export function registerGrpcRoutes(app: FastifyInstance, intake: OtlpIntake): void {
-  app.post(PROFILES_METHOD, (req, reply) => handle('profiles', req, reply, intake));
-  app.post(TRACES_METHOD, (req, reply) => handle('traces', req, reply, intake));
+  app.post(PROFILES_METHOD, WRITE_ROUTE, (req, reply) => handle('profiles', req, reply, intake));
+  app.post(TRACES_METHOD, WRITE_ROUTE, (req, reply) => handle('traces', req, reply, intake));
 }
 
 async function handle(signal: OtlpSignal, req: FastifyRequest, reply: FastifyReply, intake: OtlpIntake): Promise<void> {

@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { connectCodeForStatus } from '../../core/connect-errors.ts';
 import { HearthError, PayloadTooLargeError, ProfileTooLargeError, UnsupportedMediaTypeError } from '../../core/errors.ts';
+import { WRITE_ROUTE } from '../../core/auth.ts';
 import { tenantOf } from '../../core/http.ts';
 import { inflateBounded } from '../../formats/gzip.ts';
 import { encodeExportResponse, encodeStatus } from '../../formats/otlp/index.ts';
@@ -18,8 +19,8 @@ export const TRACES_PATH = '/v1/traces';
 const CONTENT_TYPES: Record<Encoding, string> = { protobuf: 'application/x-protobuf', json: 'application/json' };
 
 export function registerHttpRoutes(app: FastifyInstance, intake: OtlpIntake): void {
-  app.post(PROFILES_PATH, (req, reply) => handle('profiles', req, reply, intake));
-  app.post(TRACES_PATH, (req, reply) => handle('traces', req, reply, intake));
+  app.post(PROFILES_PATH, WRITE_ROUTE, (req, reply) => handle('profiles', req, reply, intake));
+  app.post(TRACES_PATH, WRITE_ROUTE, (req, reply) => handle('traces', req, reply, intake));
 }
 
 async function handle(signal: OtlpSignal, req: FastifyRequest, reply: FastifyReply, intake: OtlpIntake): Promise<FastifyReply> {

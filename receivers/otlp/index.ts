@@ -7,6 +7,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { authenticatorIds, authSettingsSchema, isAuthenticator, type AuthSettings } from '../../core/auth.ts';
+import { guardRoutes } from '../../core/auth-guard.ts';
 import type { Consumers, CreateSettings, Endpoint, Host, Receiver, ReceiverFactory } from '../../core/component.ts';
 import { createHttpServer, parseEndpoint } from '../../core/http.ts';
 import { DEFAULT_EXCLUDED_ATTRIBUTES } from '../../formats/otlp/index.ts';
@@ -15,7 +17,7 @@ import { registerHttpRoutes } from './http.ts';
 import { OtlpIntake } from './intake.ts';
 
 const endpoint = z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]*):\d{1,5}$/, 'an endpoint is host:port');
-const protocol = z.strictObject({ endpoint: endpoint.optional() }).nullable().optional();
+const protocol = z.strictObject({ endpoint: endpoint.optional(), auth: authSettingsSchema.optional() }).nullable().optional();
 const positiveInt = z.number().int().positive();
 
 export const schema = z
@@ -33,6 +35,17 @@ export const schema = z
   .refine((c) => c.protocols.grpc !== undefined || c.protocols.http !== undefined, {
     message: 'enable at least one protocol (protocols.grpc or protocols.http)',
     path: ['protocols'],
+  })
+  .superRefine((c, ctx) => {
+    const { grpc, http } = c.protocols;
+    for (const [name, p] of [['grpc', grpc], ['http', http]] as const) {
+      if (p?.auth && p.endpoint === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['protocols', name, 'auth'], message: 'auth guards the protocol\'s own server (set its endpoint); on the shared port, service.http.auth guards it' });
+      }
+    }
+    if (grpc?.endpoint !== undefined && grpc.endpoint === http?.endpoint && JSON.stringify(grpc.auth ?? null) !== JSON.stringify(http.auth ?? null)) {
+      ctx.addIssue({ code: 'custom', path: ['protocols', 'http', 'auth'], message: 'grpc and http share one server on this endpoint, so they need the same auth' });
+    }
   });
 
 export type OtlpReceiverConfig = z.infer<typeof schema>;
@@ -52,6 +65,8 @@ interface OwnServer {
   protocol: 'grpc' | 'http';
   endpoint: string;
   app: FastifyInstance;
+  /** Behind its protocol's `auth`. */
+  guarded: boolean;
   /** host:port once listening. */
   bound?: string;
 }
@@ -91,8 +106,8 @@ class OtlpReceiver implements Receiver {
 
   async start(host: Host): Promise<void> {
     const { grpc, http } = this.config.protocols;
-    if (grpc !== undefined) registerGrpcRoutes(this.serverFor('grpc', grpc?.endpoint, host), this.intake);
-    if (http !== undefined) registerHttpRoutes(this.serverFor('http', http?.endpoint, host), this.intake);
+    if (grpc !== undefined) registerGrpcRoutes(this.serverFor('grpc', grpc?.endpoint, grpc?.auth, host), this.intake);
+    if (http !== undefined) registerHttpRoutes(this.serverFor('http', http?.endpoint, http?.auth, host), this.intake);
     for (const s of this.servers) {
       const { host: h, port } = parseEndpoint(s.endpoint);
       await s.app.listen({ host: h, port });
@@ -100,6 +115,9 @@ class OtlpReceiver implements Receiver {
       const bound = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : s.endpoint;
       s.bound = bound;
       this.logger.info({ receiver: this.id, [`otlp_${s.protocol}_address`]: bound }, `OTLP/${s.protocol} listening`);
+      if (!s.guarded && !/^(127\.|::1$|localhost$)/.test(h)) {
+        this.logger.warn({ receiver: this.id, endpoint: bound }, `OTLP/${s.protocol} listens on a non-loopback address without authentication (set protocols.${s.protocol}.auth)`);
+      }
     }
   }
 
@@ -118,7 +136,7 @@ class OtlpReceiver implements Receiver {
   }
 
   /** The shared server, or a server of this receiver's own that listens once its routes are on it. */
-  private serverFor(protocol: 'grpc' | 'http', endpoint: string | undefined, host: Host): FastifyInstance {
+  private serverFor(protocol: 'grpc' | 'http', endpoint: string | undefined, auth: AuthSettings | undefined, host: Host): FastifyInstance {
     if (endpoint === undefined) {
       this.logger.info({ receiver: this.id }, `OTLP/${protocol} is served on the shared HTTP port`);
       return host.http;
@@ -127,7 +145,15 @@ class OtlpReceiver implements Receiver {
     const same = this.servers.find((s) => s.endpoint === endpoint);
     if (same) return same.app;
     const app = createHttpServer({ endpoint, maxBodyBytes: this.config.max_request_bytes, logger: this.logger });
-    this.servers.push({ protocol, endpoint, app });
+    if (auth) {
+      const authenticators = authenticatorIds(auth).map((id) => {
+        const a = host.extension(id);
+        if (!isAuthenticator(a)) throw new Error(`protocols.${protocol}.auth: extension ${id} is not a running authenticator`);
+        return a;
+      });
+      guardRoutes(app, { authenticators: () => authenticators });
+    }
+    this.servers.push({ protocol, endpoint, app, guarded: auth !== undefined });
     return app;
   }
 
