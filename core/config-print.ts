@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import type { ResolvedConfig } from './config.ts';
 
 /** Keys whose values are credentials: printed as a placeholder, never as the expanded env value. */
-const SECRET_KEY = /password|secret|token|authorization|api[_-]?key/i;
+const SECRET_KEY = /password|secret|token|authorization|api[_-]?key|^inline$/i; // `inline`: htpasswd lines
 const REDACTED = '[redacted]';
 
 export function resolvedDocument(cfg: ResolvedConfig): Record<string, unknown> {

@@ -147,7 +147,7 @@ describe('every route of the shared port', () => {
 
   test('without credentials, or with wrong ones: 401, with a challenge for each scheme', async () => {
     for (const r of guarded()) {
-      for (const headers of [{}, { authorization: basic('tenant-a', 'wrong password') }, { authorization: bearer('not-a-known-token-000000') }, { authorization: 'Digest x' }]) {
+      for (const headers of [{}, { authorization: basic('tenant-a', 'wrong password') }, { authorization: bearer('not-a-known-token-000000') }, { authorization: 'Digest x' }] as Record<string, string>[]) {
         const res = await send(r, headers);
         assert.equal(res.status, 401, `${r.method} ${r.url} with ${JSON.stringify(headers)}: ${res.status} ${JSON.stringify(await res.json().catch(() => null))}`);
         const challenges = [res.headers['www-authenticate'] ?? ''].flat().join('\n');
