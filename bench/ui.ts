@@ -58,7 +58,7 @@ export async function benchUi(): Promise<{ name: string; lines: string[] }> {
       const { drawnAt, count, answered } = await page.evaluate(() => ({
         drawnAt: (window as any).hearth.drawnAt as number,
         count: (window as any).hearth.flamegraphs.main.nodeCount as number,
-        answered: performance.getEntriesByType('resource').find((e) => e.name.includes('/pyroscope/render'))!.responseEnd,
+        answered: (performance.getEntriesByType('resource') as PerformanceResourceTiming[]).find((e) => e.name.includes('/pyroscope/render'))!.responseEnd,
       }));
       nodes = count;
       if (i > 0) {

@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { selfFromLevels } from '../support/pprof-reference.ts';
+import { readFileSync } from 'node:fs';
+import { referenceOf, selfFromLevels } from '../support/pprof-reference.ts';
 import { startHearth, tempDir, type HearthProcess } from '../support/hearth.ts';
 import { GO_SKIP, goProfiles, ingestPprof } from '../api/harness.ts';
 import { CHROMIUM_SKIP, launch, pixelAt, rectsOf, screenshot, waitForGraph, watchedPage, type UiBrowser, type WatchedPage } from './browser.ts';
@@ -198,6 +199,61 @@ test('explore: the hottest function leads the top table with the render self; se
   await page.locator('canvas[data-role="callers"]').waitFor();
   assert.ok((await rectsOf(page, 'callers', 'main.main')).length > 0, 'main.main calls it, through the span work');
   await screenshot(page, tmp.dir, 'explore-sandwich');
+
+  // Download pprof: the merged selection, whose CPU total is the render's.
+  const [file] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download pprof' }).click()]);
+  const ref = referenceOf(readFileSync((await file.path())!));
+  assert.equal(ref.totals[ref.sampleTypes.findIndex((t) => t.type === 'cpu')], numTicks);
+  assert.match(file.suggestedFilename(), /\.pb\.gz$/);
+  assertClean(w);
+  await page.close();
+});
+
+test('explore: label filters from LabelNames/LabelValues, groupBy lines, and the brush narrows the range', { skip: SKIP }, async () => {
+  const high = await api('/pyroscope/render', { query: HIGH, from: 'now-1h', until: 'now' });
+  const highSelf = selfFromLevels(high.body.flamebearer.names, high.body.flamebearer.levels);
+  const w = await watchedPage(ui, hearth.url);
+  const { page } = w;
+  await page.goto(url('/', { query: ALL, from: 'now-1h', until: 'now' }));
+  await waitForGraph(page);
+  // Label names and values are suggested from the API.
+  await page.locator('.label-name').focus();
+  await page.waitForFunction(() => [...document.querySelectorAll('datalist[id^="label-names"] option')].some((o) => (o as HTMLOptionElement).value === 'load'));
+  await page.locator('.label-name').fill('load');
+  await page.locator('.label-name').dispatchEvent('change');
+  await page.locator('.label-value').focus();
+  await page.waitForFunction(() => {
+    const values = [...document.querySelectorAll('datalist[id^="label-values"] option')].map((o) => (o as HTMLOptionElement).value);
+    return values.includes('low') && values.includes('high');
+  });
+  await page.locator('.label-value').fill('high');
+  await page.getByRole('button', { name: 'Add filter' }).click();
+  await waitForGraph(page, 2);
+  assert.equal(new URL(page.url()).searchParams.get('query'), `${CPU}{service_name="goapp", load="high"}`);
+  const spin = page.locator('[data-role="top"] tbody tr[data-name="main.spinRender"] td[data-col="self"]');
+  assert.equal(Number(await spin.getAttribute('data-value')), highSelf.get('main.spinRender'));
+  await screenshot(page, tmp.dir, 'explore-filter');
+
+  // groupBy: one line per value, named in the legend.
+  await page.goto(url('/', { query: ALL, from: 'now-1h', until: 'now', groupBy: 'load' }));
+  await waitForGraph(page);
+  assert.deepEqual((await page.locator('.legend-item').allTextContents()).sort(), ['high', 'low']);
+  await screenshot(page, tmp.dir, 'explore-group-by');
+
+  // Dragging across the timeline narrows the range to what was brushed.
+  const box = (await page.locator('.timeline-canvas').boundingBox())!;
+  const before = Date.now();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + 40);
+  await page.mouse.down();
+  // Past the right edge, so that the brush holds the newest profiles.
+  await page.mouse.move(box.x + box.width + 20, box.y + 40, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForURL(/from=\d{13}/);
+  await waitForGraph(page, 2);
+  const q = new URL(page.url()).searchParams;
+  const [from, until] = [Number(q.get('from')), Number(q.get('until'))];
+  assert.ok(from > before - 3_600_000 && from < until && until <= before + 60_000, `brushed ${from}..${until}`);
+  assert.equal(q.get('groupBy'), 'load');
   assertClean(w);
   await page.close();
 });

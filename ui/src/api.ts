@@ -34,9 +34,33 @@ export function saveTenant(t: string): void {
   }
 }
 
+const TOKEN_KEY = 'hearth.token';
+
+/** A bearer token for a Hearth that requires one; kept for the browser session only. */
+export function token(): string {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+export function saveToken(t: string): void {
+  try {
+    if (t) sessionStorage.setItem(TOKEN_KEY, t);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // As for the tenant: without storage the token lasts as long as the page.
+  }
+}
+
 function headers(extra: Record<string, string> = {}): Record<string, string> {
+  const out = { ...extra };
   const t = tenant().trim();
-  return t ? { ...extra, 'X-Scope-OrgID': t } : extra;
+  if (t) out['X-Scope-OrgID'] = t;
+  const bearer = token().trim();
+  if (bearer) out.Authorization = `Bearer ${bearer}`;
+  return out;
 }
 
 /** The message of an error answer: Hearth's `{code, message}` JSON, or the body as text. */

@@ -3,7 +3,7 @@
  * `data-nav` and the views' own navigation change the URL without reloading.
  */
 import './style.css';
-import { saveTenant, tenant } from './api.ts';
+import { saveTenant, saveToken, tenant, token } from './api.ts';
 import { h } from './dom.ts';
 import { NAVIGATE, navigate, param } from './state.ts';
 import type { View } from './views/view.ts';
@@ -37,6 +37,11 @@ function header(): HTMLElement {
     navigate(location.pathname, Object.fromEntries(q), true);
     render();
   });
+  const tokenInput = h('input', { type: 'password', class: 'token-input', value: token(), placeholder: 'none', 'aria-label': 'Bearer token', title: 'Sent as Authorization: Bearer, when Hearth requires a token; kept for this browser session', autocomplete: 'off' });
+  tokenInput.addEventListener('change', () => {
+    saveToken(tokenInput.value.trim());
+    render();
+  });
   const link = (href: string, text: string, key: string) => h('a', { href, 'data-nav': true, dataset: { view: key } }, text);
   return h(
     'header',
@@ -45,6 +50,7 @@ function header(): HTMLElement {
     h('nav', null, link('/', 'Explore', 'explore'), link('/diff', 'Diff', 'diff'), link('/profiles', 'Profiles', 'profiles'), link('/trace', 'Trace', 'trace')),
     h('span', { class: 'spacer' }),
     h('label', { class: 'tenant' }, 'Tenant ', tenantInput),
+    h('label', { class: 'tenant' }, 'Token ', tokenInput),
   );
 }
 

@@ -70,8 +70,10 @@ export class TimelineChart {
     return { start: t.startTime * 1000, end: (t.startTime + t.samples.length * t.durationDelta) * 1000 };
   }
 
+  /** The pointer's x on the chart, held to its edges so a drag past them stops at the range's ends. */
   private xOf(e: MouseEvent): number {
-    return e.clientX - this.canvas.getBoundingClientRect().left;
+    const box = this.canvas.getBoundingClientRect();
+    return Math.min(box.width, Math.max(0, e.clientX - box.left));
   }
 
   private timeAt(x: number): number {
