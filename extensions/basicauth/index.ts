@@ -3,11 +3,12 @@
  * Grafana Cloud's convention that the user name is the tenant. Named by `service.http.auth` or a
  * receiver's `auth`, it guards their routes.
  */
+import { createHmac, randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import bcrypt from 'bcryptjs';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { credentialsOf, ROLES, sha256, UnauthorizedError, type Authenticator, type Principal, type Role } from '../../core/auth.ts';
+import { credentialsOf, ROLES, UnauthorizedError, type Authenticator, type Principal, type Role } from '../../core/auth.ts';
 import type { ExtensionFactory } from '../../core/component.ts';
 import { WatchedFile } from '../../core/watched-file.ts';
 import { parseHtpasswd } from './htpasswd.ts';
@@ -43,7 +44,11 @@ export function defaultConfig(): BasicAuthConfig {
   return { htpasswd: { file: '', inline: '' }, role: 'admin', realm: 'hearth' };
 }
 
-/** Verdicts remembered per (user, password) digest, so bcrypt's deliberate cost is paid once per credential, not per request. */
+/**
+ * Verdicts remembered per (user, password), so bcrypt's deliberate cost is paid once per credential,
+ * not per request. Keyed by an HMAC under a key of this process only, so the memory holds no digest
+ * of a password that could be guessed against faster than bcrypt without that key.
+ */
 const VERDICT_CACHE_SIZE = 10_000;
 /** The cost factor htpasswd -B uses; unknown users are checked against a hash of this cost so they take as long as known ones. */
 const DUMMY_COST = 10;
@@ -55,6 +60,7 @@ class BasicAuthenticator implements Authenticator {
   private file: WatchedFile<Map<string, string>> | undefined;
   private users = new Map<string, string>();
   private readonly verdicts = new Map<string, boolean>();
+  private readonly verdictKey = randomBytes(32);
   private dummyHash: string | undefined;
 
   constructor(
@@ -105,7 +111,7 @@ class BasicAuthenticator implements Authenticator {
   }
 
   private async verify(user: string, password: string): Promise<boolean> {
-    const key = sha256(`${user}\u0000${password}`).toString('base64');
+    const key = createHmac('sha256', this.verdictKey).update(`${user}\u0000${password}`, 'utf8').digest('base64');
     const known = this.verdicts.get(key);
     if (known !== undefined) return known;
     const users = this.users;
