@@ -14,6 +14,8 @@ import { referenceOf, selfFromLevels, topN } from '../support/pprof-reference.ts
 import { tempDir } from '../support/hearth.ts';
 import { startNats, type NatsServer } from '../support/nats.ts';
 import { Processes, collectorConfig, metric, storeConfig, waitDrained } from '../support/distributed.ts';
+import { fetchRetrying } from '../support/retrying-fetch.ts';
+
 
 const examples = fileURLToPath(new URL('../../examples/distributed/', import.meta.url));
 const NOT_PPROF = [/\.jfr\.gz$/, /\.collapsed$/, /\.txt(\.gz)?$/, /labels\.pb\.gz$/, /^otel-ebpf-profile/, /^cppbench\.cpu$/, /^MANIFEST\.md$/];
@@ -37,8 +39,9 @@ after(async () => {
   tmp.remove();
 });
 
+/** Retries 429 and 503 as clients do: a collector just started under load may ask for it. */
 async function push(url: string, tenant: string, service: string, bytes: Uint8Array): Promise<Response> {
-  return fetch(`${url}/ingest?name=${encodeURIComponent(service)}&format=pprof&from=${Math.floor(Date.now() / 1000)}`, {
+  return fetchRetrying(`${url}/ingest?name=${encodeURIComponent(service)}&format=pprof&from=${Math.floor(Date.now() / 1000)}`, {
     method: 'POST',
     headers: { 'X-Scope-OrgID': tenant, 'Content-Type': 'application/octet-stream' },
     body: new Blob([bytes as Uint8Array<ArrayBuffer>]),
