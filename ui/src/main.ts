@@ -67,8 +67,13 @@ function render(): void {
   // Links between views carry the selection along where it applies.
   for (const a of document.querySelectorAll<HTMLAnchorElement>('header nav a')) {
     const q = param('query') || param('leftQuery');
+    const from = param('from') || param('leftFrom') || 'now-1h';
+    const until = param('until') || param('leftUntil') || 'now';
     if (q && (a.dataset.view === 'explore' || a.dataset.view === 'profiles')) {
-      a.href = `${a.dataset.view === 'explore' ? '/' : '/profiles'}?${new URLSearchParams({ query: q, from: param('from') || param('leftFrom') || 'now-1h', until: param('until') || param('leftUntil') || 'now' })}`;
+      a.href = `${a.dataset.view === 'explore' ? '/' : '/profiles'}?${new URLSearchParams({ query: q, from, until })}`;
+    } else if (q && a.dataset.view === 'diff' && key !== 'diff') {
+      // The current selection on both sides, ready to change one of them.
+      a.href = `/diff?${new URLSearchParams({ leftQuery: q, leftFrom: from, leftUntil: until, rightQuery: q, rightFrom: from, rightUntil: until })}`;
     }
   }
   document.title = `Hearth · ${key}`;
