@@ -59,9 +59,9 @@ class BasicAuthenticator implements Authenticator {
   private readonly inline: Map<string, string>;
   private file: WatchedFile<Map<string, string>> | undefined;
   private users = new Map<string, string>();
-  private readonly verdicts = new Map<string, boolean>();
+  private readonly verdicts = new Map<string, Promise<boolean>>();
   private readonly verdictKey = randomBytes(32);
-  private dummyHash: string | undefined;
+  private readonly dummyHash = bcrypt.hashSync('', DUMMY_COST);
 
   constructor(
     private readonly config: BasicAuthConfig,
@@ -77,7 +77,6 @@ class BasicAuthenticator implements Authenticator {
       this.file.watch();
     }
     this.use(this.file?.current ?? this.inline);
-    this.dummyHash = await bcrypt.hash('', DUMMY_COST);
     this.logger.info({ users: this.users.size, file: this.file?.path }, 'basic auth ready');
   }
 
@@ -110,22 +109,22 @@ class BasicAuthenticator implements Authenticator {
     return { tenants: [user], role: this.config.role as Role, name: `user ${JSON.stringify(user)}` };
   }
 
-  private async verify(user: string, password: string): Promise<boolean> {
+  private verify(user: string, password: string): Promise<boolean> {
     const key = createHmac('sha256', this.verdictKey).update(`${user}\u0000${password}`, 'utf8').digest('base64');
     const known = this.verdicts.get(key);
     if (known !== undefined) return known;
     const users = this.users;
     const hash = users.get(user);
     // bcrypt compares its digests in constant time; the dummy keeps unknown users as slow as known ones.
-    const match = await bcrypt.compare(password, hash ?? this.dummyHash ?? (await bcrypt.hash('', DUMMY_COST)));
-    const ok = match && hash !== undefined;
-    // Only remember a verdict reached against the users still in force.
-    if (users === this.users) {
-      if (this.verdicts.size >= VERDICT_CACHE_SIZE) this.verdicts.delete(this.verdicts.keys().next().value!);
-      this.verdicts.set(key, ok);
-    }
-    return ok;
+    const verdict = bcrypt.compare(password, hash ?? this.dummyHash).then((match) => match && hash !== undefined);
+    // Remembered while still pending, so that a burst of requests with one new credential runs bcrypt once.
+    if (this.verdicts.size >= VERDICT_CACHE_SIZE) this.verdicts.delete(this.verdicts.keys().next().value!);
+    this.verdicts.set(key, verdict);
+    // A verdict pending when the users change is dropped with the rest by use(), so it is never reused.
+    void verdict.catch(() => this.verdicts.delete(key));
+    return verdict;
   }
+
 }
 
 export const factory: ExtensionFactory<BasicAuthConfig> = {
