@@ -86,7 +86,8 @@ function pathOf(r: Route): string {
 interface Answer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  json(): Promise<unknown>;
+  /** The `message` of the JSON answer; undefined when there is no body (HEAD). */
+  message(): string | undefined;
 }
 
 /** Any method, including those fetch refuses (TRACE, CONNECT). */
@@ -101,7 +102,7 @@ function send(r: Route, headers: Record<string, string>): Promise<Answer> {
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode!, headers: res.headers, json: async () => JSON.parse(text) });
+        resolve({ status: res.statusCode!, headers: res.headers, message: () => (text ? (JSON.parse(text) as { message: string }).message : undefined) });
       });
       res.on('error', reject);
     });
@@ -129,10 +130,17 @@ function grpcCall(path: string, headers: Record<string, string>): Promise<http2.
   });
 }
 
-const guarded = () => routes.filter((r) => !r.open && r.method !== 'HEAD' && r.method !== 'OPTIONS');
+const guarded = () => routes.filter((r) => !r.open);
+
+/** The refusal message, for every method but HEAD, whose answers have no body. */
+function assertMessage(r: Route, res: Answer, pattern: RegExp): void {
+  if (r.method === 'HEAD') assert.equal(res.message(), undefined);
+  else assert.match(res.message() ?? '', pattern, `${r.method} ${r.url}`);
+}
 
 describe('every route of the shared port', () => {
-  test('the route table has the routes of every component, and only health checks are open', () => {
+  test('the route table has the routes of every component, and only health checks are open', (t) => {
+    t.diagnostic(`${guarded().length} guarded (method, path) pairs on ${new Set(guarded().map((r) => r.url)).size} paths, ${guarded().filter((r) => r.method === 'POST' && RPC_PATH.test(r.url)).length} of them RPCs`);
     const urls = new Set(routes.map((r) => r.url));
     for (const expected of ['/ingest', '/push.v1.PusherService/Push', '/querier.v1.QuerierService/SelectMergeStacktraces', '/pyroscope/render', '/v1development/profiles', '/metrics', '/']) {
       assert.ok(urls.has(expected), `${expected} is in the route table (${[...urls].join(' ')})`);
@@ -149,12 +157,11 @@ describe('every route of the shared port', () => {
     for (const r of guarded()) {
       for (const headers of [{}, { authorization: basic('tenant-a', 'wrong password') }, { authorization: bearer('not-a-known-token-000000') }, { authorization: 'Digest x' }] as Record<string, string>[]) {
         const res = await send(r, headers);
-        assert.equal(res.status, 401, `${r.method} ${r.url} with ${JSON.stringify(headers)}: ${res.status} ${JSON.stringify(await res.json().catch(() => null))}`);
+        assert.equal(res.status, 401, `${r.method} ${r.url} with ${JSON.stringify(headers)}: ${res.status} ${res.message()}`);
         const challenges = [res.headers['www-authenticate'] ?? ''].flat().join('\n');
         assert.match(challenges, /Basic realm="hearth"/, `${r.method} ${r.url}`);
         assert.match(challenges, /Bearer/, `${r.method} ${r.url}`);
-        const body = (await res.json()) as { message: string };
-        assert.match(body.message, /authentication required|wrong user name or password|unknown bearer token|scheme is not accepted/);
+        assertMessage(r, res, /authentication required|wrong user name or password|unknown bearer token|scheme is not accepted/);
       }
     }
   });
@@ -168,6 +175,12 @@ describe('every route of the shared port', () => {
       assert.equal(h['grpc-status'], '16', `${r.url}: grpc-status ${h['grpc-status']} ${h['grpc-message']}`);
       const wrong = await grpcCall(r.url, { authorization: basic('tenant-a', 'nope') });
       assert.equal(wrong['grpc-status'], '16', r.url);
+      // gRPC-Web (over HTTP/1.1) and Connect get the refusal in their own forms too.
+      const web = await send(r, { 'content-type': 'application/grpc-web+proto' });
+      assert.equal(web.status, 200, r.url);
+      assert.equal(web.headers['grpc-status'], '16', `${r.url} over gRPC-Web`);
+      const connect = await send(r, { 'connect-protocol-version': '1' });
+      assert.equal(connect.status, 401, r.url);
     }
   });
 
@@ -175,7 +188,7 @@ describe('every route of the shared port', () => {
     for (const r of guarded()) {
       const res = await send(r, { authorization: basic('tenant-a', PASSWORD_A), 'x-scope-orgid': 'tenant-b' });
       assert.equal(res.status, 403, `${r.method} ${r.url}`);
-      assert.match(((await res.json()) as { message: string }).message, /does not hold tenant "tenant-b"/);
+      assertMessage(r, res, /does not hold tenant "tenant-b"/);
       if (r.method === 'POST' && RPC_PATH.test(r.url)) {
         const h = await grpcCall(r.url, { authorization: bearer(TOKENS.adminB), 'x-scope-orgid': 'tenant-a' });
         assert.equal(h['grpc-status'], '7', `${r.url}: grpc-status ${h['grpc-status']}`);
@@ -188,7 +201,7 @@ describe('every route of the shared port', () => {
       const token = r.write ? TOKENS.readA : TOKENS.writeA;
       const res = await send(r, { authorization: bearer(token) });
       assert.equal(res.status, 403, `${r.method} ${r.url} (${r.write ? 'write' : 'read'} route) with a ${r.write ? 'read' : 'write'} token`);
-      assert.match(((await res.json()) as { message: string }).message, r.write ? /read-only .* cannot send data/ : /may only send data/);
+      assertMessage(r, res, r.write ? /read-only .* cannot send data/ : /may only send data/);
       if (r.method === 'POST' && RPC_PATH.test(r.url)) {
         const h = await grpcCall(r.url, { authorization: bearer(token) });
         assert.equal(h['grpc-status'], '7', `${r.url} over gRPC`);
