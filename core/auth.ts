@@ -8,7 +8,7 @@
  * declared `write`, a route anyone may reach (health checks) `open`; every other route reads.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Extension } from './component.ts';
@@ -103,14 +103,7 @@ export function credentialsOf(headers: IncomingHttpHeaders, scheme: string): str
   return h.slice(space + 1).trim();
 }
 
-/**
- * Equality of two secrets in time that depends on neither: both are hashed first, so lengths
- * differ no more than contents do.
- */
-export function secretsEqual(a: string, b: string): boolean {
-  return timingSafeEqual(sha256(a), sha256(b));
-}
-
+/** SHA-256 of a secret: a fixed length, so comparisons with timingSafeEqual need no length check that could leak. */
 export function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
