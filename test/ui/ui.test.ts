@@ -288,6 +288,10 @@ test('diff: the function that grew is red, and its change equals the two render 
   const c = await pixelAt(page, 'main', shrunk.x + shrunk.width / 2, shrunk.y + 3);
   assert.ok(c[1] > c[0] + 30, `main.spinCheckout drawn in green: ${c}`);
   await screenshot(page, tmp.dir, 'diff');
+  // Either side downloads as pprof: the right one holds the right render's total.
+  const [file] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download after' }).click()]);
+  const ref = referenceOf(readFileSync((await file.path())!));
+  assert.equal(ref.totals[ref.sampleTypes.findIndex((t) => t.type === 'cpu')], rt);
   assertClean(w);
   await page.close();
 });
@@ -407,6 +411,14 @@ test('the first load is under 1 MB gzipped, served by Hearth alone, in the syste
   } finally {
     await dark.close();
   }
+  // `/` alone opens the CPU profile of the first service.
+  const home = await watchedPage(ui, hearth.url);
+  await home.page.goto(`${hearth.url}/`);
+  await waitForGraph(home.page);
+  assert.equal(new URL(home.page.url()).searchParams.get('query'), `${CPU}{service_name="goapp"}`);
+  assertClean(home);
+  await home.page.close();
+
   // Another tenant sees none of this data through the page.
   const w = await watchedPage(ui, hearth.url);
   await w.page.goto(url('/', { query: ALL, from: 'now-1h', until: 'now', tenant: 'someone-else' }));

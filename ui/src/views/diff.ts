@@ -4,7 +4,7 @@
  * share than the left, green where a smaller one, with a table of the biggest changes. With
  * `leftProfile` and `rightProfile` (profile IDs) it compares two stored profiles.
  */
-import { ApiError, getJson, querier, type RenderAnswer } from '../api.ts';
+import { ApiError, download, getJson, querier, type RenderAnswer } from '../api.ts';
 import { h } from '../dom.ts';
 import { ProfilePanel } from '../panel.ts';
 import { navigate, param, splitQuery, timeMs } from '../state.ts';
@@ -28,6 +28,7 @@ export const diffView: View = (root) => {
       rightProfile: r.query === right.query ? rightProfile || undefined : undefined,
     });
   const panel = new ProfilePanel();
+  const problem = h('p', { class: 'bar-error', role: 'alert', hidden: true });
   root.replaceChildren(
     h(
       'div',
@@ -35,7 +36,16 @@ export const diffView: View = (root) => {
       selectionBar(left, (s) => go(s, right), { compact: true, label: leftProfile ? `Before: profile ${leftProfile}` : 'Before (left)' }),
       selectionBar(right, (s) => go(left, s), { compact: true, label: rightProfile ? `After: profile ${rightProfile}` : 'After (right)' }),
     ),
-    h('p', { class: 'legend-line muted' }, h('span', { class: 'swatch grew' }), ' larger share after ', h('span', { class: 'swatch shrank' }), ' smaller share after; shares are of each side\u2019s own total, so the two sides compare even when their totals differ.'),
+    h(
+      'p',
+      { class: 'legend-line muted' },
+      h('span', { class: 'swatch grew' }), ' larger share after ', h('span', { class: 'swatch shrank' }),
+      ' smaller share after; shares are of each side\u2019s own total, so the two sides compare even when their totals differ.',
+      h('span', { class: 'spacer' }),
+      left.query && right.query ? downloadButton('Download before', left, leftProfile, problem) : null,
+      left.query && right.query ? downloadButton('Download after', right, rightProfile, problem) : null,
+    ),
+    problem,
     panel.el,
   );
   if (!left.query || !right.query) {
@@ -91,3 +101,17 @@ function emptyDiff(): RenderAnswer {
   return { flamebearer: { names: [], levels: [], numTicks: 0, maxSelf: 0 }, metadata: { format: 'double', units: '', name: '' }, timeline: null, groups: null };
 }
 
+
+/** Saves one side as pprof: the merged selection, or the one stored profile it names. */
+function downloadButton(label: string, s: Selection, profileId: string, problem: HTMLElement): HTMLElement {
+  return h('button', { type: 'button', class: 'download', onclick: async () => {
+    problem.hidden = true;
+    try {
+      if (profileId) await download(`/pyroscope/profiles/${encodeURIComponent(profileId)}`, { query: s.query, format: 'pprof' }, `${profileId}.pb.gz`);
+      else await download('/pyroscope/pprof', { query: s.query, from: s.from, until: s.until }, 'profile.pb.gz');
+    } catch (err) {
+      problem.hidden = false;
+      problem.textContent = err instanceof ApiError ? err.message : String(err);
+    }
+  } }, label);
+}
