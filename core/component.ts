@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
+import type { Limits } from './limits/index.ts';
 import type { Batch, SpanBatch } from './model.ts';
 
 export type Kind = 'receiver' | 'processor' | 'exporter' | 'extension';
@@ -39,6 +40,11 @@ export interface Host {
   readonly http: FastifyInstance;
   readonly logger: Logger;
   readonly metrics: Registry;
+  /**
+   * Per-tenant limits (service.limits): the API reads the query limits, a store offers its series
+   * index. Absent outside a Service (component tests).
+   */
+  readonly limits?: Limits;
   /** Extensions by component ID, for components that depend on one. */
   extension<T extends Component>(id: string): T | undefined;
 }

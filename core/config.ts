@@ -31,6 +31,7 @@ import {
 import { authenticatorIds, findAuthReferences, serviceAuthSchema } from './auth.ts';
 import type { LogFormatSetting } from './logging.ts';
 import type { FactoryOf, Registry } from './registry.ts';
+import { defaultLimits, limitsSchema, type LimitsSettings } from './limits/index.ts';
 import { resolveTracesTelemetry, TRACES_TELEMETRY_DEFAULTS, tracesTelemetrySchema, type TracesTelemetryConfig } from './telemetry-config.ts';
 
 export type Env = Record<string, string | undefined>;
@@ -63,6 +64,8 @@ export interface ServiceConfig {
   logFormat: LogFormatSetting;
   /** service.telemetry.traces; absent when self-tracing is off. */
   traces?: TracesTelemetryConfig;
+  /** service.limits: per-tenant limits (docs/limits.md). */
+  limits: LimitsSettings;
 }
 
 export interface ResolvedConfig {
@@ -105,6 +108,7 @@ const SERVICE_DEFAULTS = {
   // (4 MiB by default), far below what one request could be allowed to cost in memory.
   http: { endpoint: '0.0.0.0:4040', max_body_bytes: 16 * 1024 * 1024 },
   telemetry: { logs: { level: 'info', format: 'auto' }, traces: TRACES_TELEMETRY_DEFAULTS },
+  limits: { defaults: defaultLimits(), overrides_file: '' },
 };
 
 const serviceSchema = z
@@ -125,6 +129,7 @@ const serviceSchema = z
         traces: tracesTelemetrySchema,
       })
       .strict(),
+    limits: z.strictObject({ defaults: limitsSchema, overrides_file: z.string() }),
   })
   .strict();
 
@@ -462,6 +467,7 @@ class ConfigParser {
         },
         logLevel: data.telemetry.logs.level,
         logFormat: data.telemetry.logs.format,
+        limits: { defaults: data.limits.defaults, overridesFile: data.limits.overrides_file },
         ...withTraces(resolveTracesTelemetry(data.telemetry.traces)),
       },
     };

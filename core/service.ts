@@ -14,6 +14,7 @@ import { isAuthenticator, OPEN_ROUTE, type Authenticator } from './auth.ts';
 import { guardRoutes } from './auth-guard.ts';
 import type { ResolvedConfig } from './config.ts';
 import { createHttpServer, parseEndpoint } from './http.ts';
+import { Limits } from './limits/index.ts';
 import { createLogger, STARTED, startFacts } from './logging.ts';
 import { Pipeline, fanOut } from './pipeline.ts';
 import { startSelfTracing, type SelfTracing } from './telemetry.ts';
@@ -29,6 +30,8 @@ export class Service {
   readonly metrics = new Registry();
   readonly http: FastifyInstance;
   readonly pipelines: Pipeline<Signal>[] = [];
+  /** Per-tenant limits (service.limits), checked on every receiver's profiles and by the API. */
+  readonly limits: Limits;
   private readonly extensions = new Map<string, Extension>();
   private readonly exporters = new Map<string, Exporter>();
   private readonly processors: Processor[] = [];
@@ -44,6 +47,7 @@ export class Service {
   ) {
     this.logger = opts.logger ?? createLogger({ level: config.service.logLevel, format: config.service.logFormat });
     collectDefaultMetrics({ register: this.metrics, prefix: 'hearth_' });
+    this.limits = new Limits(config.service.limits, this.logger.child({ component: 'limits' }));
     this.http = createHttpServer({ endpoint: opts.endpoint ?? config.service.http.endpoint, maxBodyBytes: config.service.http.maxBodyBytes, logger: this.logger });
     const auth = config.service.http.auth;
     // Before any route exists, so that every route of the shared port is behind it.
@@ -85,6 +89,8 @@ export class Service {
       for (const signal of new Set(feeding.map((p) => p.signal))) {
         (next as Record<Signal, unknown>)[signal] = fanOut(feeding.filter((p) => p.signal === signal));
       }
+      // One place every receiver's profiles pass, whatever protocol brought them.
+      if (next.profiles) next.profiles = this.limits.guard(next.profiles);
       this.receivers.set(id, (r.factory as any).create(this.settings(id), r.config, next));
     }
     this.registerTelemetry();
@@ -124,6 +130,7 @@ export class Service {
       http: this.http,
       logger: this.logger,
       metrics: this.metrics,
+      limits: this.limits,
       extension: <T extends Component>(id: string) => extensions.get(id) as T | undefined,
     };
   }
@@ -132,6 +139,7 @@ export class Service {
   async start(): Promise<{ host: string; port: number }> {
     this.selfTracing ??= startSelfTracing(this.config.service.traces, this.logger);
     const host = this.host();
+    this.limits.start();
     const order: Component[] = [...this.extensions.values(), ...this.exporters.values(), ...this.processors, ...this.receivers.values()];
     try {
       for (const c of order) {
@@ -199,6 +207,7 @@ export class Service {
     await stop(this.exporters.values());
     await stop(this.extensions.values());
     this.started = [];
+    this.limits.stop();
     log.info('hearth stopped');
   }
 }

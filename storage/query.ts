@@ -774,6 +774,17 @@ export class QueryEngine {
     return rows.map(([profileType, fingerprint, labels]) => ({ profileType, fingerprint, labels }));
   }
 
+  /** Up to `max` distinct series of a tenant, for counting them against its series limit. */
+  async tenantSeries(tenant: string, max: number): Promise<Array<{ profileType: string; labels: Record<string, string> }>> {
+    const p = new Params();
+    const rows = await this.rows<[string, Record<string, string>]>(
+      `SELECT profile_type, any(labels) FROM ${this.t('series')} WHERE tenant = ${p.bind('String', tenant)}
+       GROUP BY profile_type, fingerprint LIMIT ${p.bind('UInt32', max)}`,
+      p,
+    );
+    return rows.map(([profileType, labels]) => ({ profileType, labels }));
+  }
+
   /** Labels of the given series (fingerprints as decimal strings). */
   async seriesLabels(tenant: string, profileType: string, fingerprints: string[]): Promise<Map<string, Record<string, string>>> {
     const out = new Map<string, Record<string, string>>();

@@ -49,8 +49,11 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
     const latency = histogram(settings.metrics, 'hearth_exporter_clickhouse_write_seconds', 'Time from consume to committed insert.', ['exporter'], [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5]);
     return {
       endpoints: () => [storeLocation(config)],
-      async start() {
+      async start(host) {
         store = await acquireStore(storeOptions(config), settings.logger);
+        // Series are counted for max_global_series_per_tenant from what this store holds.
+        const query = store.query;
+        host.limits?.useSeriesIndex({ seriesOf: (tenant, max) => query.tenantSeries(tenant, max) });
         writer = store.createWriter(
           { flushIntervalMs: config.flush_interval_ms, maxRows: config.max_rows, maxConcurrentFlushes: config.max_concurrent_flushes },
           settings.logger,

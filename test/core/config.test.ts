@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { Factory, Signal } from '../../core/component.ts';
 import { ConfigError, loadConfig, parseConfig, type Env } from '../../core/config.ts';
 import { Registry } from '../../core/registry.ts';
+import { defaultLimits } from '../../core/limits/index.ts';
 import { builtinComponents } from '../../components.ts';
 
 // Fake factories: only what the loader reads (type, kind, signals, schema, defaults) matters.
@@ -433,6 +434,7 @@ describe('config resolution', () => {
       http: { endpoint: '0.0.0.0:4040', maxBodyBytes: 16 * 1024 * 1024 },
       logLevel: 'info',
       logFormat: 'auto',
+      limits: { defaults: defaultLimits(), overridesFile: '' },
     });
     assert.deepEqual(cfg.pipelines, [
       { id: 'profiles', signal: 'profiles', receivers: ['pyroscope', 'scrape'], processors: ['relabel'], exporters: ['clickhouse'] },
@@ -512,6 +514,7 @@ describe('config resolution', () => {
       http: { endpoint: '127.0.0.1:5050', maxBodyBytes: 1048576 },
       logLevel: 'debug',
       logFormat: 'auto',
+      limits: { defaults: defaultLimits(), overridesFile: '' },
     });
     assert.equal(cfg.file, f);
   });

@@ -1,0 +1,124 @@
+/**
+ * One Hearth with service.limits and an overrides file, for the limits tests, plus helpers to
+ * push profiles and call the query API as a client would.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Profile } from '../../core/model.ts';
+import { encodePprof } from '../../formats/pprof/encode.ts';
+import { startHearth, tempDir, type HearthProcess } from '../support/hearth.ts';
+
+export interface LimitsHearth {
+  hearth: HearthProcess;
+  overridesFile: string;
+  /** Rewrites the overrides file (`overrides: {tenant: {...}}`). */
+  setOverrides(overrides: Record<string, Record<string, unknown>>): void;
+  close(): Promise<void>;
+}
+
+export async function startLimitsHearth(defaults: Record<string, unknown> = {}, overrides: Record<string, Record<string, unknown>> = {}): Promise<LimitsHearth> {
+  const tmp = tempDir('hearth-limits-');
+  const overridesFile = join(tmp.dir, 'overrides.yaml');
+  const setOverrides = (o: Record<string, Record<string, unknown>>) => writeFileSync(overridesFile, JSON.stringify({ overrides: o }, null, 2));
+  setOverrides(overrides);
+  const config = `
+receivers:
+  pyroscope: {}
+exporters:
+  clickhouse:
+    path: ${JSON.stringify(join(tmp.dir, 'data'))}
+extensions:
+  api: {}
+service:
+  extensions: [api]
+  http:
+    endpoint: 127.0.0.1:0
+  limits:
+    defaults: ${JSON.stringify(defaults)}
+    overrides_file: ${JSON.stringify(overridesFile)}
+  pipelines:
+    profiles:
+      receivers: [pyroscope]
+      exporters: [clickhouse]
+`;
+  const hearth = await startHearth(config, tmp.dir);
+  return {
+    hearth,
+    overridesFile,
+    setOverrides,
+    async close() {
+      await hearth.stop();
+      tmp.remove();
+    },
+  };
+}
+
+export interface Answer {
+  status: number;
+  body: string;
+  headers: Headers;
+}
+
+/** Pushes one pprof profile to /ingest once (no retry: the tests look at refusals). */
+export async function ingest(url: string, name: string, p: Profile, tenant = 'anonymous'): Promise<Answer> {
+  const r = await fetch(`${url}/ingest?name=${encodeURIComponent(name)}&format=pprof`, {
+    method: 'POST',
+    headers: { 'X-Scope-OrgID': tenant, 'Content-Type': 'application/octet-stream' },
+    body: new Blob([encodePprof(p) as Uint8Array<ArrayBuffer>]),
+  });
+  return { status: r.status, body: await r.text(), headers: r.headers };
+}
+
+/** Calls a querier.v1 method with Connect JSON. */
+export async function querier(url: string, method: string, body: unknown, tenant = 'anonymous', signal?: AbortSignal): Promise<Answer> {
+  const r = await fetch(`${url}/querier.v1.QuerierService/${method}`, {
+    method: 'POST',
+    headers: { 'X-Scope-OrgID': tenant, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+    signal,
+  });
+  return { status: r.status, body: await r.text(), headers: r.headers };
+}
+
+/** A CPU profile stamped now whose samples carry the given label sets (one sample each). */
+export function labelledProfile(sets: Array<Record<string, string>>, timeMs = Date.now()): Profile {
+  return {
+    sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }],
+    periodType: { type: 'cpu', unit: 'nanoseconds' },
+    period: 10_000_000,
+    timeNanos: BigInt(timeMs) * 1_000_000n,
+    durationNanos: 10_000_000_000n,
+    names: ['', 'main', 'work'],
+    stacks: [Uint32Array.of(2, 1)],
+    samples: sets.map((_, i) => ({ stack: 0, values: [10_000_000], labelSet: i + 1 })),
+    sampleLabelSets: [{}, ...sets],
+  };
+}
+
+/** A profile with `n` samples of a stack `depth` frames deep. */
+export function deepProfile(depth: number, samples = 1, timeMs = Date.now()): Profile {
+  const names = [''];
+  for (let i = 1; i <= depth; i++) names.push(`f${i}`);
+  const frames = Uint32Array.from({ length: depth }, (_, i) => depth - i);
+  return {
+    sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }],
+    periodType: { type: 'cpu', unit: 'nanoseconds' },
+    period: 10_000_000,
+    timeNanos: BigInt(timeMs) * 1_000_000n,
+    durationNanos: 10_000_000_000n,
+    names,
+    stacks: [frames],
+    samples: Array.from({ length: samples }, () => ({ stack: 0, values: [10_000_000], labelSet: 0 })),
+    sampleLabelSets: [{}],
+  };
+}
+
+/** Polls `check` until it returns true or the deadline passes. */
+export async function eventually(check: () => Promise<boolean>, what: string, deadlineMs = 30_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
