@@ -50,11 +50,12 @@ export function remoteOf(values: { url?: unknown; tenant?: unknown; token?: unkn
   const url = String(values.url ?? env.HEARTH_URL ?? 'http://localhost:4040').replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`--url must be an http(s) URL, got ${JSON.stringify(url)}`);
   const tenant = (values.tenant ?? env.HEARTH_TENANT) as string | undefined;
-  const token = (values.token ?? env.HEARTH_TOKEN) as string | undefined;
-  const user = (values.user ?? env.HEARTH_USER) as string | undefined;
+  // A credential given as a flag replaces one of the other kind from the environment.
+  const token = (values.token ?? (values.user === undefined ? env.HEARTH_TOKEN : undefined)) as string | undefined;
+  const user = (values.user ?? (values.token === undefined ? env.HEARTH_USER : undefined)) as string | undefined;
   const password = (values.password ?? env.HEARTH_PASSWORD) as string | undefined;
   if (user?.includes(':')) throw new UsageError('--user cannot contain ":" (basic auth separates user and password with it)');
-  if (password && !user) throw new UsageError('--password needs --user');
+  if (values.password !== undefined && !user) throw new UsageError('--password needs --user');
   if (user && token) throw new UsageError('give either --token or --user/--password, not both');
   return { url, tenant: tenant || undefined, token: token || undefined, user: user || undefined, password: user ? (password ?? '') : undefined };
 }
