@@ -552,12 +552,15 @@ describe('config resolution', () => {
     const text = readFileSync(file, 'utf8');
     const reg = new Registry()
       .register(fake('receiver', 'pyroscope', z.object({}).passthrough(), () => ({})))
+      .register(fake('receiver', 'otlp', z.object({}).passthrough(), () => ({}), ['profiles', 'traces']))
       .register(fake('processor', 'relabel', z.object({}).passthrough(), () => ({})))
-      .register(fake('exporter', 'clickhouse', z.object({}).passthrough(), () => ({})))
+      .register(fake('processor', 'spanlink', z.object({}).passthrough(), () => ({})))
+      .register(fake('exporter', 'clickhouse', z.object({}).passthrough(), () => ({}), ['profiles', 'traces']))
       .register(fake('extension', 'api', z.object({}).passthrough(), () => ({})));
     const cfg = parseConfig(text, 'pipelines.yaml', reg, {});
     assert.deepEqual(cfg.pipelines, [
-      { id: 'profiles', signal: 'profiles', receivers: ['pyroscope'], processors: ['relabel'], exporters: ['clickhouse'] },
+      { id: 'profiles', signal: 'profiles', receivers: ['pyroscope', 'otlp'], processors: ['relabel', 'spanlink'], exporters: ['clickhouse'] },
+      { id: 'traces', signal: 'traces', receivers: ['otlp'], processors: [], exporters: ['clickhouse'] },
     ]);
     assert.deepEqual(cfg.exporters.get('clickhouse')!.config, { path: './data' });
     assert.deepEqual(cfg.service.extensions, ['api']);

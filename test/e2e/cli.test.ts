@@ -21,7 +21,7 @@ function hearth(...args: string[]) {
 test('hearth validate accepts the shipped pipelines.yaml', () => {
   const r = hearth('validate', join(root, 'pipelines.yaml'));
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /pipelines\.yaml: ok \(1 pipeline\)/);
+  assert.match(r.stdout, /pipelines\.yaml: ok \(2 pipelines\)/);
 });
 
 test('hearth validate reports every mistake with file, line and key, and exits non-zero', () => {
