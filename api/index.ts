@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { ExtensionFactory } from '../core/component.ts';
 import { UnavailableError } from '../core/errors.ts';
+import { Limits } from '../core/limits/index.ts';
 import { acquireStore, type Store } from '../storage/store.ts';
 import {
   effectiveStoreConfig,
@@ -20,6 +21,7 @@ import { registerDiffRoute } from './diff.ts';
 import { registerDownloadRoutes } from './download.ts';
 import { registerProfileRoutes } from './profiles.ts';
 import { querierRoutes } from './querier.ts';
+import { scopeQueries } from './query-scope.ts';
 import { registerRenderRoutes } from './render.ts';
 import { settingsRoutes } from './settings.ts';
 import { registerTraceRoutes } from './traces.ts';
@@ -46,14 +48,20 @@ export const factory: ExtensionFactory<ApiConfig> = {
     return {
       async start(host) {
         store = await acquireStore(storeOptions(storeConfig), settings.logger);
-        registerRenderRoutes(host.http, engine);
-        registerDiffRoute(host.http, engine);
-        registerDownloadRoutes(host.http, engine);
-        registerProfileRoutes(host.http, engine);
-        registerTraceRoutes(host.http, engine);
-        registerSqlRoute(host.http, engine);
-        registerUiRoutes(host.http);
-        await registerConnectRoutes(host.http, [querierRoutes(engine), settingsRoutes()]);
+        const limits = host.limits ?? new Limits();
+        const limitsFor = (tenant: string) => limits.limitsFor(tenant);
+        // In their own scope, so that only the API's routes run their queries in a query scope.
+        await host.http.register(async (api) => {
+          scopeQueries(api, limitsFor);
+          registerRenderRoutes(api, engine, limitsFor);
+          registerDiffRoute(api, engine);
+          registerDownloadRoutes(api, engine);
+          registerProfileRoutes(api, engine);
+          registerTraceRoutes(api, engine);
+          registerSqlRoute(api, engine);
+          registerUiRoutes(api);
+          await registerConnectRoutes(api, [querierRoutes(engine, limitsFor, settings.logger), settingsRoutes()]);
+        });
       },
       async shutdown() {
         const s = store;

@@ -7,7 +7,10 @@
  */
 import { Code, ConnectError, type ConnectRouter } from '@connectrpc/connect';
 import { fromBinary, type MessageInitShape } from '@bufbuild/protobuf';
+import type { Logger } from 'pino';
 import { toConnectError } from '../core/connect-errors.ts';
+import type { TenantLimits } from '../core/limits/index.ts';
+import { checkSeriesCount, limitRange } from '../core/limits/query.ts';
 import { BadRequestError } from '../core/errors.ts';
 import { tenantOfCall } from '../core/connect-tenant.ts';
 import { diffFlameGraph, toTreeBytes, type FlameGraph as FlameGraphData, type FlameGraphDiff as FlameGraphDiffData } from '../formats/flamegraph/index.ts';
@@ -28,13 +31,32 @@ import { labelMatchers, matcherSets, maxNodesOf, metadataRange, profileTypeOf, s
 /** The labels Pyroscope derives from every series' profile type and service. */
 export const HIDDEN_LABEL_NAMES = [...TYPE_LABEL_NAMES, '__service_name__'].sort();
 
-/** Runs a handler body with errors mapped to Connect codes. */
-async function guarded<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw toConnectError(err);
+/** Runs a handler body with errors mapped to Connect codes; what becomes `internal` is logged, being a bug. */
+function guardWith(logger: Logger | undefined) {
+  return async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const e = toConnectError(err);
+      if (e.code === Code.Internal) logger?.error({ err }, 'query failed');
+      throw e;
+    }
+  };
+}
+
+/** Prometheus' cap on points per series: a step that small for the range is a mistake, not a query. */
+export const MAX_POINTS_PER_SERIES = 11_000;
+
+/** The step of a SelectSeries request in seconds, refused when it cannot make a sane timeline. */
+export function stepOf(step: number, start: number, end: number): number {
+  if (!Number.isFinite(step) || !(step > 0)) throw new BadRequestError('step must be a positive number of seconds');
+  const rangeSeconds = (end - start) / 1000;
+  // One point covers the whole range; a longer step says nothing more.
+  const s = Math.max(1, Math.min(step, Math.ceil(rangeSeconds)));
+  if (rangeSeconds / s > MAX_POINTS_PER_SERIES) {
+    throw new BadRequestError(`step ${step} s makes ${Math.ceil(rangeSeconds / s)} points per series over the range; at most ${MAX_POINTS_PER_SERIES}`);
   }
+  return s;
 }
 
 const int = (v: number): bigint => BigInt(Math.round(v));
@@ -81,9 +103,10 @@ function labelPairs(labels: Record<string, string>): LabelPair[] {
     .map((name) => ({ name, value: labels[name] }) as LabelPair);
 }
 
-export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter) => void {
+export function querierRoutes(engine: () => QueryEngine, limitsFor: (tenant: string) => TenantLimits, logger?: Logger): (router: ConnectRouter) => void {
+  const guarded = guardWith(logger);
   const formatted = async (merged: MergedStacks, format: ProfileFormat, maxNodesRaw: bigint | undefined, selection: Selection, typeId: string) => {
-    const maxNodes = maxNodesOf(maxNodesRaw === undefined ? undefined : Number(maxNodesRaw));
+    const maxNodes = maxNodesOf(maxNodesRaw === undefined ? undefined : Number(maxNodesRaw), limitsFor(selection.tenant));
     switch (format) {
       case ProfileFormat.UNSPECIFIED:
       case ProfileFormat.FLAMEGRAPH:
@@ -100,7 +123,7 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
   };
 
   const mergeFor = async (req: SelectMergeStacktracesRequest, tenant: string) => {
-    const { selection } = selectionOf(tenant, req);
+    const { selection } = selectionOf(tenant, req, Date.now(), limitsFor(tenant));
     return { selection, merged: await engine().mergeStacks(selection) };
   };
 
@@ -145,7 +168,10 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
         guarded(async () => {
           const tenant = tenantOfCall(ctx);
           const { start, end } = metadataRange(req.start, req.end);
-          const refs = await engine().series(tenant, matcherSets(req.matchers), start, end);
+          const max = limitsFor(tenant).maxSeriesPerQuery;
+          // One more than the limit tells a result over it from one at it, without reading them all.
+          const refs = await engine().series(tenant, matcherSets(req.matchers), start, end, max ? max + 1 : 0);
+          checkSeriesCount(limitsFor(tenant), refs.length);
           const wanted = req.labelNames.length ? new Set(req.labelNames) : undefined;
           const seen = new Set<string>();
           const out: Array<{ labels: LabelPair[] }> = [];
@@ -173,7 +199,7 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
           const tenant = tenantOfCall(ctx);
           const spans = req.spanSelector.filter((s) => s !== '');
           if (!spans.length) throw new BadRequestError('span_selector must name at least one span');
-          const { selection } = selectionOf(tenant, { ...req, spanSelector: spans });
+          const { selection } = selectionOf(tenant, { ...req, spanSelector: spans }, Date.now(), limitsFor(tenant));
           const merged = await engine().mergeStacks(selection);
           if (req.format === ProfileFormat.PPROF || req.format === ProfileFormat.DOT) {
             throw new BadRequestError('SelectMergeSpanProfile answers FLAMEGRAPH or TREE');
@@ -184,7 +210,7 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
       selectMergeProfile: (req, ctx) =>
         guarded(async () => {
           const tenant = tenantOfCall(ctx);
-          const { selection, profileType } = selectionOf(tenant, req);
+          const { selection, profileType } = selectionOf(tenant, req, Date.now(), limitsFor(tenant));
           const merged = await engine().mergeStacks(selection);
           return fromBinary(ProfileSchema, mergedToPprof(merged, profileType, selection.start, selection.end));
         }),
@@ -192,8 +218,8 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
       selectSeries: (req, ctx) =>
         guarded(async () => {
           const tenant = tenantOfCall(ctx);
-          const { selection } = selectionOf(tenant, req);
-          if (!(req.step > 0)) throw new BadRequestError('step must be a positive number of seconds');
+          const { selection } = selectionOf(tenant, req, Date.now(), limitsFor(tenant));
+          const step = stepOf(req.step, selection.start, selection.end);
           if (req.exemplarType === ExemplarType.SPAN) throw new ConnectError('exemplar type span is not implemented', Code.Unimplemented);
           const aggregation = req.aggregation === TimeSeriesAggregationType.AVERAGE ? 'avg' : 'sum';
           const limit = req.limit === undefined ? undefined : Number(req.limit);
@@ -201,9 +227,10 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
           const groupBy = req.groupBy.filter((g) => g !== '');
           const db = engine();
           const [series, exemplars] = await Promise.all([
-            db.timeline(selection, req.step, { groupBy, aggregation, limit: limit || undefined }),
-            req.exemplarType === ExemplarType.INDIVIDUAL ? individualExemplars(db, selection, req.step, groupBy) : Promise.resolve(undefined),
+            db.timeline(selection, step, { groupBy, aggregation, limit: limit || undefined }),
+            req.exemplarType === ExemplarType.INDIVIDUAL ? individualExemplars(db, selection, step, groupBy) : Promise.resolve(undefined),
           ]);
+          checkSeriesCount(limitsFor(tenant), series.length);
           return { series: series.map((s) => seriesMessage(s, exemplars)) };
         }),
 
@@ -214,7 +241,7 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
           const left = profileTypeOf(req.left.profileTypeID);
           const right = profileTypeOf(req.right.profileTypeID);
           if (left.id !== right.id) throw new BadRequestError(`left and right must have the same profile type, got ${left.id} and ${right.id}`);
-          const maxNodes = maxNodesOf(req.left.maxNodes === undefined ? undefined : Number(req.left.maxNodes));
+          const maxNodes = maxNodesOf(req.left.maxNodes === undefined ? undefined : Number(req.left.maxNodes), limitsFor(tenant));
           const [l, r] = await Promise.all([mergeFor(req.left, tenant), mergeFor(req.right, tenant)]);
           return { flamegraph: flameGraphDiffMessage(diffFlameGraph(l.merged, r.merged, maxNodes)) };
         }),
@@ -228,7 +255,8 @@ export function querierRoutes(engine: () => QueryEngine): (router: ConnectRouter
       analyzeQuery: (req, ctx) =>
         guarded(async () => {
           const tenant = tenantOfCall(ctx);
-          const { start, end } = selectRange(req.start, req.end);
+          const range = selectRange(req.start, req.end);
+          const { start, end } = limitRange(limitsFor(tenant), range.start, range.end);
           const a = await engine().analyze(tenant, labelMatchers(req.query), start, end);
           return {
             queryScopes: [

@@ -6,6 +6,9 @@ import { tenantOf } from '../core/http.ts';
 import { BadRequestError } from '../core/errors.ts';
 import { parseSelector } from '../core/selector.ts';
 import { parseAttime } from '../core/attime.ts';
+import { defaultLimits, type TenantLimits } from '../core/limits/index.ts';
+import { checkTimeMs, limitRange } from '../core/limits/query.ts';
+import { resolveLimits } from '../core/limits/schema.ts';
 import type { ParsedProfileType } from '../core/model.ts';
 import type { Aggregation, QueryEngine, Selection } from '../storage/query.ts';
 import { flameGraphOf } from './flamegraph.ts';
@@ -14,6 +17,8 @@ import { stepFor, toTimeline } from './timeline.ts';
 import { metadataFor } from './units.ts';
 
 type Query = Record<string, string | undefined>;
+
+const DEFAULT_LIMITS = resolveLimits(defaultLimits());
 
 export interface RenderOptions {
   maxNodes: number;
@@ -47,12 +52,15 @@ export async function renderSelection(db: QueryEngine, selection: Selection, pro
   };
 }
 
-export function registerRenderRoutes(app: FastifyInstance, engine: () => QueryEngine): void {
+export function registerRenderRoutes(app: FastifyInstance, engine: () => QueryEngine, limitsFor: (tenant: string) => TenantLimits = () => DEFAULT_LIMITS): void {
   app.get('/pyroscope/render', async (req) => {
     const q = req.query as Query;
     const tenant = tenantOf(req.headers);
-    const { selection, profileType } = parseQuery(tenant, q.query, q.from, q.until);
-    const maxNodes = maxNodesOf(q.maxNodes ?? q['max-nodes']);
+    const parsed = parseQuery(tenant, q.query, q.from, q.until);
+    const limits = limitsFor(tenant);
+    const selection = { ...parsed.selection, ...limitRange(limits, parsed.selection.start, parsed.selection.end) };
+    const profileType = parsed.profileType;
+    const maxNodes = maxNodesOf(q.maxNodes ?? q['max-nodes'], limits);
     const aggregation = q.aggregation === 'avg' || q.aggregation === 'average' ? 'avg' : q.aggregation === undefined || q.aggregation === 'sum' ? 'sum' : undefined;
     if (!aggregation) throw new BadRequestError(`aggregation must be sum or avg, got ${JSON.stringify(q.aggregation)}`);
     // Pyroscope uses only the first groupBy label.
@@ -66,8 +74,8 @@ export function registerRenderRoutes(app: FastifyInstance, engine: () => QueryEn
     const label = q.label;
     if (!label) throw new BadRequestError('missing query parameter "label"');
     const now = Date.now();
-    const start = parseAttime(q.from || 'now-30d', now, 'from');
-    const end = parseAttime(q.until || 'now', now, 'until');
+    const start = checkTimeMs(parseAttime(q.from || 'now-30d', now, 'from'), 'from');
+    const end = checkTimeMs(parseAttime(q.until || 'now', now, 'until'), 'until');
     const db = engine();
     // As in Pyroscope, __name__ lists profile type IDs.
     if (label === '__name__') return db.profileTypes(tenant, start, end);

@@ -5,19 +5,19 @@ import { BadRequestError } from '../core/errors.ts';
 import { parseProfileTypeId, type ParsedProfileType } from '../core/model.ts';
 import { parseSelector, type Matcher } from '../core/selector.ts';
 import { parseAttime } from '../core/attime.ts';
+import { checkTimeMs, limitRange, maxNodesFor } from '../core/limits/query.ts';
+import type { TenantLimits } from '../core/limits/index.ts';
 import type { Selection } from '../storage/query.ts';
 
 export const DEFAULT_MAX_NODES = 8192;
 export const MAX_MAX_NODES = 1_048_576;
 
-/** Pyroscope's max_nodes rules: 0 or absent → the default, above the max or negative → error. */
-export function maxNodesOf(raw: unknown): number {
-  if (raw === undefined || raw === null || raw === '') return DEFAULT_MAX_NODES;
-  const n = Number(raw);
-  if (!Number.isInteger(n)) throw new BadRequestError(`max_nodes must be an integer, got ${JSON.stringify(String(raw).slice(0, 32))}`);
-  if (n < 0) throw new BadRequestError('max_nodes must not be negative');
-  if (n > MAX_MAX_NODES) throw new BadRequestError(`max_nodes must be at most ${MAX_MAX_NODES}`);
-  return n === 0 ? DEFAULT_MAX_NODES : n;
+/**
+ * Pyroscope's max_nodes rules: 0 or absent → the default, negative or above the maximum → error;
+ * the default and the maximum are the tenant's (max_flamegraph_nodes_default, _max).
+ */
+export function maxNodesOf(raw: unknown, limits?: Pick<TenantLimits, 'maxFlamegraphNodesDefault' | 'maxFlamegraphNodesMax'>): number {
+  return maxNodesFor(limits ?? { maxFlamegraphNodesDefault: DEFAULT_MAX_NODES, maxFlamegraphNodesMax: MAX_MAX_NODES }, raw);
 }
 
 export interface ParsedQuery {
@@ -33,8 +33,8 @@ export function parseQuery(tenant: string, query: unknown, from: unknown, until:
   if (!profileType) {
     throw new BadRequestError(`query must start with a profile type ID name:sample_type:sample_unit:period_type:period_unit, got ${JSON.stringify(sel.metric.slice(0, 200))}`);
   }
-  const start = parseAttime(str(from) || 'now-1h', nowMs, 'from');
-  const end = parseAttime(str(until) || 'now', nowMs, 'until');
+  const start = checkTimeMs(parseAttime(str(from) || 'now-1h', nowMs, 'from'), 'from');
+  const end = checkTimeMs(parseAttime(str(until) || 'now', nowMs, 'until'), 'until');
   if (end <= start) throw new BadRequestError('until must be after from');
   return { selection: { tenant, profileType: profileType.id, matchers: sel.matchers, start, end }, profileType };
 }
@@ -51,14 +51,29 @@ export function labelMatchers(selector: string): Matcher[] {
   if (!selector.trim()) return [];
   const sel = parseSelector(selector);
   if (!sel.metric) return sel.matchers;
+  if (!METRIC_OR_PROFILE_TYPE.test(sel.metric)) {
+    throw new BadRequestError(`invalid selector ${JSON.stringify(selector.slice(0, 200))}: ${JSON.stringify(sel.metric.slice(0, 64))} is neither a profile name nor a profile type ID`);
+  }
   const name = parseProfileTypeId(sel.metric) ? '__profile_type__' : '__name__';
   return [{ name, op: '=', value: sel.metric }, ...sel.matchers];
 }
 
+/** A profile name (a metric name) or a profile type ID made of such parts (`-` and `.` occur in sample types). */
+const METRIC_OR_PROFILE_TYPE = /^[A-Za-z_:][A-Za-z0-9_:.\-]*$/;
+
 /** A list of selectors, any of which may match; no selector at all matches everything. */
 export function matcherSets(selectors: readonly string[]): Matcher[][] {
-  const sets = selectors.filter((s) => s.trim() !== '').map(labelMatchers);
-  return sets.length ? sets : [[]];
+  const sets = new Map<string, Matcher[]>();
+  for (const selector of selectors) {
+    if (selector.trim() === '') continue;
+    const set = labelMatchers(selector);
+    // A set that matches everything makes every other one redundant.
+    if (set.length === 0) return [[]];
+    // Copies of one selector (in any order of its matchers) are asked once.
+    const key = JSON.stringify(set.map((m) => [m.name, m.op, m.value]).sort());
+    if (!sets.has(key)) sets.set(key, set);
+  }
+  return sets.size ? [...sets.values()] : [[]];
 }
 
 export function profileTypeOf(id: string): ParsedProfileType {
@@ -68,8 +83,8 @@ export function profileTypeOf(id: string): ParsedProfileType {
 }
 
 /** Milliseconds from a request's int64 field. */
-export function msOf(v: bigint | number | undefined): number {
-  return v === undefined ? 0 : Number(v);
+export function msOf(v: bigint | number | undefined, what = 'time'): number {
+  return v === undefined ? 0 : checkTimeMs(Number(v), what);
 }
 
 /**
@@ -77,16 +92,16 @@ export function msOf(v: bigint | number | undefined): number {
  * unbounded on that side.
  */
 export function metadataRange(start: bigint | number | undefined, end: bigint | number | undefined, nowMs = Date.now()): { start: number; end: number } {
-  const s = msOf(start);
-  const e = msOf(end) || nowMs + 86_400_000;
+  const s = msOf(start, 'start');
+  const e = msOf(end, 'end') || nowMs + 86_400_000;
   if (e < s) throw new BadRequestError('end must not be before start');
   return { start: s, end: e };
 }
 
 /** The range of a select request: end defaults to now, and must come after start. */
 export function selectRange(start: bigint | number | undefined, end: bigint | number | undefined, nowMs = Date.now()): { start: number; end: number } {
-  const s = msOf(start);
-  const e = msOf(end) || nowMs;
+  const s = msOf(start, 'start');
+  const e = msOf(end, 'end') || nowMs;
   if (e <= s) throw new BadRequestError('end must be after start');
   return { start: s, end: e };
 }
@@ -103,9 +118,10 @@ export interface SelectFields {
 }
 
 /** The selection of a querier.v1 select request. */
-export function selectionOf(tenant: string, req: SelectFields, nowMs = Date.now()): { selection: Selection; profileType: ParsedProfileType } {
+export function selectionOf(tenant: string, req: SelectFields, nowMs = Date.now(), limits?: TenantLimits): { selection: Selection; profileType: ParsedProfileType } {
   const profileType = profileTypeOf(req.profileTypeID);
-  const { start, end } = selectRange(req.start, req.end, nowMs);
+  const range = selectRange(req.start, req.end, nowMs);
+  const { start, end } = limits ? limitRange(limits, range.start, range.end, nowMs) : range;
   const spans = req.spanSelector?.filter((s) => s !== '') ?? [];
   const traces = req.traceIdSelector?.filter((s) => s !== '') ?? [];
   if (spans.length && traces.length) throw new BadRequestError('span_selector and trace_id_selector cannot be combined');

@@ -17,7 +17,8 @@ const NICE_STEPS = [15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 216
 /** About 1500 points across the range, rounded up to a Grafana-style interval, at least 15 s. */
 export function stepFor(fromMs: number, untilMs: number): number {
   const raw = (untilMs - fromMs) / 1000 / 1500;
-  return NICE_STEPS.find((s) => s >= raw) ?? NICE_STEPS[NICE_STEPS.length - 1];
+  // Past a week per point, whole weeks: a range of centuries still makes about 1500 points.
+  return NICE_STEPS.find((s) => s >= raw) ?? Math.ceil(raw / 604800) * 604800;
 }
 
 export function toTimeline(series: TimelineSeries | undefined, fromMs: number, untilMs: number, stepSeconds: number): Timeline {

@@ -105,7 +105,9 @@ export function parseSelector(text: string): Selector {
   function checkRegex(re: string, pos: number): void {
     if (re.length > MAX_REGEX_LENGTH) fail(text, pos, `regex longer than ${MAX_REGEX_LENGTH} characters`);
     try {
-      RE2JS.compile(re);
+      // Checked in the anchored form the store runs: `\Qx` alone is valid, but anchored it
+      // quotes the closing parenthesis too.
+      RE2JS.compile(`^(?:${re})$`);
     } catch (e) {
       fail(text, pos, `invalid regex: ${(e as Error).message}`);
     }

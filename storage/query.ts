@@ -16,7 +16,8 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from 'pino';
 import type { Matcher } from '../core/selector.ts';
-import { BadRequestError } from '../core/errors.ts';
+import { BadRequestError, HearthError, UnavailableError } from '../core/errors.ts';
+import { currentQueryScope, queryTimeoutError, remainingSeconds, type QueryScope } from '../core/limits/query.ts';
 import { parseProfileTypeId } from '../core/model.ts';
 import { traced } from '../core/tracing.ts';
 import { hashString, idToDecimal } from './ids.ts';
@@ -97,11 +98,11 @@ export interface QueryAnalysis {
   profileBytes: number;
   /** Uncompressed size of the series index rows the query reads. */
   indexBytes: number;
-  /** On-disk size of the symbol tables (functions, stacks). */
+  /** Stored width of the stacks the query's rows name (their IDs and frames). */
   symbolBytes: number;
-  /** On-disk size of the sample partitions that overlap the range. */
+  /** The three above: what the query reads of this tenant's data, never the store's totals. */
   bytesInRange: number;
-  /** Sample table parts in those partitions. */
+  /** Day partitions holding the tenant's rows in the range. */
   parts: number;
 }
 
@@ -283,13 +284,23 @@ const TYPE_LABELS: Record<string, string> = {
 };
 export const TYPE_LABEL_NAMES = Object.keys(TYPE_LABELS);
 
+/** ClickHouse's TIMEOUT_EXCEEDED (code 159): the query ran past max_execution_time. */
+function isTimeoutError(e: unknown): boolean {
+  const err = e as { code?: unknown; message?: unknown };
+  return String(err?.code) === '159' || /Timeout exceeded: elapsed/.test(String(err?.message ?? ''));
+}
+
 export class QueryEngine {
   private rollupsFrom: Promise<number> | undefined;
+
+  private queries = 0;
 
   constructor(
     private readonly client: ClickHouseClient,
     private readonly schema: Schema,
     private readonly logger?: Logger,
+    /** Whether cancelled queries can be stopped with KILL QUERY (a ClickHouse server, not chDB). */
+    private readonly killable = false,
   ) {}
 
   private t(name: string): string {
@@ -299,9 +310,56 @@ export class QueryEngine {
   private rows<T>(query: string, params: Params): Promise<T[]> {
     // The SQL holds placeholders, never the values bound to them.
     return traced('clickhouse.query', { 'db.system.name': 'clickhouse', 'db.query.text': query.slice(0, 4096) }, async () => {
-      const rs = await this.client.query({ query, query_params: params.values, format: 'JSONCompactEachRow' });
-      return rs.json<T>();
+      const scope = currentQueryScope();
+      if (!scope) {
+        const rs = await this.client.query({ query, query_params: params.values, format: 'JSONCompactEachRow' });
+        return rs.json<T>();
+      }
+      return this.scopedRows<T>(scope, query, params);
     });
+  }
+
+  /**
+   * A query of an API request: it stops when the request's scope is aborted (client gone, or
+   * query_timeout) and ClickHouse itself stops it at the time left (max_execution_time), which is
+   * what stops it on embedded chDB, where an abort only stops the waiting.
+   */
+  private async scopedRows<T>(scope: QueryScope, query: string, params: Params): Promise<T[]> {
+    const gone = () => (scope.signal.reason instanceof HearthError ? scope.signal.reason : new UnavailableError('the query was cancelled: the client went away'));
+    if (scope.signal.aborted) throw gone();
+    const queryId = `${scope.idPrefix}-${++this.queries}`;
+    const kill = () => void this.kill(queryId);
+    scope.signal.addEventListener('abort', kill, { once: true });
+    scope.running.add(queryId);
+    try {
+      const rs = await this.client.query({
+        query,
+        query_params: params.values,
+        format: 'JSONCompactEachRow',
+        query_id: queryId,
+        abort_signal: scope.signal,
+        clickhouse_settings: scope.timeoutMs ? { max_execution_time: remainingSeconds(scope), timeout_overflow_mode: 'throw' } : undefined,
+      });
+      return await rs.json<T>();
+    } catch (e) {
+      if (scope.signal.aborted) throw gone();
+      if (isTimeoutError(e)) throw queryTimeoutError(scope.timeoutMs);
+      throw e;
+    } finally {
+      scope.signal.removeEventListener('abort', kill);
+      scope.running.delete(queryId);
+    }
+  }
+
+  /** Stops a running query on a ClickHouse server (chDB has no KILL: its queries end at max_execution_time). */
+  private async kill(queryId: string): Promise<void> {
+    this.logger?.info({ queryId }, 'query cancelled: its client went away or it ran out of time');
+    if (!this.killable) return;
+    try {
+      await this.client.command({ query: 'KILL QUERY WHERE query_id = {id:String} ASYNC', query_params: { id: queryId } });
+    } catch (e) {
+      this.logger?.warn({ err: (e as Error).message, queryId }, 'could not stop a cancelled query');
+    }
   }
 
   /** The fingerprints of the series a selection matches, as a subquery. */
@@ -758,7 +816,7 @@ export class QueryEngine {
   }
 
   /** The series whose labels match any of the matcher sets (an empty set matches all). */
-  async series(tenant: string, matcherSets: Matcher[][], start: number, end: number): Promise<SeriesRef[]> {
+  async series(tenant: string, matcherSets: Matcher[][], start: number, end: number, limit = 0): Promise<SeriesRef[]> {
     const p = new Params();
     const conds = this.indexRange(tenant, start, end, p);
     const alternatives = (matcherSets.length ? matcherSets : [[]]).map((set) => {
@@ -768,7 +826,8 @@ export class QueryEngine {
     conds.push(`(${alternatives.join(' OR ')})`);
     const rows = await this.rows<[string, string, Record<string, string>]>(
       `SELECT profile_type, toString(fingerprint), any(labels) FROM ${this.t('series')}
-       WHERE ${conds.join(' AND ')} GROUP BY profile_type, fingerprint ORDER BY profile_type, fingerprint`,
+       WHERE ${conds.join(' AND ')} GROUP BY profile_type, fingerprint ORDER BY profile_type, fingerprint
+       ${limit > 0 ? `LIMIT ${p.bind('UInt64', limit)}` : ''}`,
       p,
     );
     return rows.map(([profileType, fingerprint, labels]) => ({ profileType, fingerprint, labels }));
@@ -839,35 +898,37 @@ export class QueryEngine {
     const service = matchers.find((m) => m.name === 'service_name' && m.op === '=');
     if (service) where.push(`service = ${p.bind('String', service.value)}`);
     where.push(`(profile_type, fingerprint) ${this.schema.inOp} (SELECT profile_type, fingerprint FROM ${this.t('series')} WHERE ${seriesConds()})`);
-    const local = (n: string) => p.bind('String', this.schema.inOp === 'GLOBAL IN' ? `${n}_local` : n);
-    const [index, samples, parts] = await Promise.all([
+    // Every figure comes from the tenant's own rows: the store's parts hold every tenant's data,
+    // and their sizes would tell one tenant how much the others keep.
+    const [index, samples, symbols] = await Promise.all([
       this.rows<[string, string]>(`SELECT toString(uniqExact(fingerprint)), toString(sum(byteSize(labels))) FROM ${this.t('series')} WHERE ${seriesConds()}`, p),
-      this.rows<[string, string, string]>(
+      this.rows<[string, string, string, string]>(
         `SELECT toString(count()), toString(sum(length(stack_ids))),
-                toString(sum(byteSize(stack_ids) + byteSize(stack_values) + byteSize(span_ids) + byteSize(trace_ids)))
+                toString(sum(byteSize(stack_ids) + byteSize(stack_values) + byteSize(span_ids) + byteSize(trace_ids))),
+                toString(uniqExact(toDate(time)))
          FROM ${this.t('samples')} WHERE ${where.join(' AND ')}`,
         p,
       ),
-      // On a cluster this is the node that answers; the figures are then a lower bound.
-      this.rows<[string, string, string]>(
-        `SELECT toString(sumIf(bytes_on_disk, table IN (${local('functions')}, ${local('stacks')}))),
-                toString(sumIf(bytes_on_disk, in_range)), toString(countIf(in_range))
-         FROM (SELECT *, table = ${local('samples')}
-                 AND toDate(partition) BETWEEN toDate(fromUnixTimestamp64Milli(${p.bind('Int64', start)}))
-                                           AND toDate(fromUnixTimestamp64Milli(${p.bind('Int64', end)})) AS in_range
-               FROM system.parts WHERE active AND database = ${p.bind('String', this.schema.database)})`,
+      // The stacks those rows name, at their stored width (an ID and one ID per frame).
+      this.rows<[string]>(
+        `SELECT toString(sum(8 + 8 * length(frames))) FROM ${this.t('stacks')}
+         WHERE id ${this.schema.inOp} (SELECT DISTINCT arrayJoin(stack_ids) FROM ${this.t('samples')} WHERE ${where.join(' AND ')})`,
         p,
       ),
     ]);
+    const indexBytes = Number(index[0]?.[1] ?? 0);
+    const profileBytes = Number(samples[0]?.[2] ?? 0);
+    const symbolBytes = Number(symbols[0]?.[0] ?? 0);
     return {
       series: Number(index[0]?.[0] ?? 0),
-      indexBytes: Number(index[0]?.[1] ?? 0),
+      indexBytes,
       profiles: Number(samples[0]?.[0] ?? 0),
       samples: Number(samples[0]?.[1] ?? 0),
-      profileBytes: Number(samples[0]?.[2] ?? 0),
-      symbolBytes: Number(parts[0]?.[0] ?? 0),
-      bytesInRange: Number(parts[0]?.[1] ?? 0),
-      parts: Number(parts[0]?.[2] ?? 0),
+      profileBytes,
+      symbolBytes,
+      bytesInRange: indexBytes + profileBytes + symbolBytes,
+      // Day partitions holding the tenant's rows in the range.
+      parts: Number(samples[0]?.[3] ?? 0),
     };
   }
 
@@ -876,12 +937,20 @@ export class QueryEngine {
    * unless it passes the allow-list; ClickHouse's own errors about the query are 400s too.
    */
   async sql(tenant: string, text: string, limits: SqlLimits = DEFAULT_SQL_LIMITS): Promise<SqlResult> {
-    const { query, params } = tenantSql(this.schema, tenant, text, limits);
+    const scope = currentQueryScope();
+    // The request's query_timeout bounds the statement too, whichever is shorter.
+    const seconds = scope?.timeoutMs ? Math.min(limits.maxExecutionSeconds, remainingSeconds(scope)) : limits.maxExecutionSeconds;
+    const { query, params } = tenantSql(this.schema, tenant, text, { ...limits, maxExecutionSeconds: seconds });
     let answer: { meta: Array<{ name: string; type: string }>; data: unknown[][] };
+    const queryId = scope ? `${scope.idPrefix}-${++this.queries}` : undefined;
+    const kill = () => void (queryId && this.kill(queryId));
+    scope?.signal.addEventListener('abort', kill, { once: true });
     try {
-      const rs = await this.client.query({ query, query_params: params, format: 'JSONCompact' });
+      const rs = await this.client.query({ query, query_params: params, format: 'JSONCompact', query_id: queryId, abort_signal: scope?.signal });
       answer = (await rs.json()) as unknown as typeof answer;
     } catch (err) {
+      if (scope?.signal.aborted) throw scope.signal.reason instanceof HearthError ? scope.signal.reason : new UnavailableError('the query was cancelled: the client went away');
+      if (scope?.timeoutMs && seconds < limits.maxExecutionSeconds && isTimeoutError(err)) throw queryTimeoutError(scope.timeoutMs);
       const code = (err as { code?: unknown }).code;
       // A numeric code is ClickHouse's verdict on the query itself; anything else (a lost
       // connection) is the store's problem and stays a 5xx.
@@ -889,6 +958,8 @@ export class QueryEngine {
         throw new BadRequestError(`sql: ${(err as Error).message.split('\n')[0].slice(0, 500)}`);
       }
       throw err;
+    } finally {
+      scope?.signal.removeEventListener('abort', kill);
     }
     return { columns: answer.meta.map(({ name, type }) => ({ name, type })), rows: answer.data };
   }

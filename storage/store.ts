@@ -121,7 +121,7 @@ async function openStore(opts: StoreOptions, logger: Logger, key: string): Promi
   const store: Store = {
     connection,
     schema,
-    query: new QueryEngine(connection.client, schema, logger),
+    query: new QueryEngine(connection.client, schema, logger, connection.kind === 'http'),
     createWriter: (writerOpts, writerLogger) => new Writer(connection, schema, writerOpts, writerLogger),
     async release() {
       const shared = open.get(key);

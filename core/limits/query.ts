@@ -80,7 +80,7 @@ export function currentQueryScope(): QueryScope | undefined {
 /** Opens a scope for one API request; `close()` when the request is answered or gone. */
 export function openQueryScope(timeoutMs: number): { scope: QueryScope; abort: (why: string) => void; close: () => void } {
   const controller = new AbortController();
-  const timer = timeoutMs > 0 ? setTimeout(() => controller.abort(new LimitExceededError(400, 'query_timeout', `the query ran longer than ${timeoutMs / 1000} s`)), timeoutMs) : undefined;
+  const timer = timeoutMs > 0 ? setTimeout(() => controller.abort(queryTimeoutError(timeoutMs)), timeoutMs) : undefined;
   timer?.unref();
   const scope: QueryScope = { signal: controller.signal, timeoutMs, idPrefix: `hearth-${randomUUID()}`, running: new Set(), startedAt: performance.now() };
   return {
@@ -88,6 +88,11 @@ export function openQueryScope(timeoutMs: number): { scope: QueryScope; abort: (
     abort: (why) => controller.abort(new Error(why)),
     close: () => clearTimeout(timer),
   };
+}
+
+/** The refusal of a query that ran out of time: 422, as retrying the same query would fail the same way. */
+export function queryTimeoutError(timeoutMs: number): LimitExceededError {
+  return new LimitExceededError(422, 'query_timeout', `the query ran longer than ${timeoutMs / 1000} s; narrow the selector or the range`);
 }
 
 export function runInQueryScope<T>(scope: QueryScope, fn: () => Promise<T>): Promise<T> {

@@ -48,7 +48,9 @@ export type LimitsOverrides = z.infer<typeof overridesSchema>;
  * - `reject_older_than` is off: `hearth push` imports old profiles, and retention already
  *   bounds what is kept (Pyroscope: 1h);
  * - `max_query_lookback` is off for the same reason (Pyroscope: 7d);
- * - `max_query_length` is 31 days: rollup tiers answer long ranges cheaply (Pyroscope: 24h);
+ * - `max_query_length` is off: rollup tiers answer long ranges cheaply, and clients ask for "all
+ *   of it" with a zero start (Pyroscope: 24h). Times must still lie between 1970 and 9999, and a
+ *   timeline has at most 11,000 points;
  * - `max_series_per_query` and `query_timeout` are Hearth's own.
  */
 export function defaultLimits(): LimitsConfig {
@@ -64,7 +66,7 @@ export function defaultLimits(): LimitsConfig {
     max_global_series_per_tenant: 5000,
     reject_older_than: 0,
     reject_newer_than: '10m',
-    max_query_length: '31d',
+    max_query_length: 0,
     max_query_lookback: 0,
     max_flamegraph_nodes_default: 8192,
     max_flamegraph_nodes_max: 1 << 20,

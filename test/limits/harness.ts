@@ -69,6 +69,16 @@ export async function ingest(url: string, name: string, p: Profile, tenant = 'an
   return { status: r.status, body: await r.text(), headers: r.headers };
 }
 
+/** Pushes as a client does: a 503 (the store busy or restarting) is retried after its Retry-After. */
+export async function ingestRetrying(url: string, name: string, p: Profile, tenant = 'anonymous', deadlineMs = 120_000): Promise<Answer> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const r = await ingest(url, name, p, tenant);
+    if (r.status !== 503 || Date.now() > end) return r;
+    await new Promise((res) => setTimeout(res, 1000 * Number(r.headers.get('retry-after') ?? '1')));
+  }
+}
+
 /** Calls a querier.v1 method with Connect JSON. */
 export async function querier(url: string, method: string, body: unknown, tenant = 'anonymous', signal?: AbortSignal): Promise<Answer> {
   const r = await fetch(`${url}/querier.v1.QuerierService/${method}`, {
