@@ -3,13 +3,10 @@
  * profile name (`__name__`) guessed from pprof sample types, and the limits every series obeys.
  */
 import { BadRequestError } from '../../core/errors.ts';
+import { checkLabelLimits, formatLabels, type LabelLimits } from '../../core/limits/index.ts';
 import type { Labels, Profile, ValueType } from '../../core/model.ts';
 
-export interface LabelLimits {
-  maxLabelNamesPerSeries: number;
-  maxLabelNameLength: number;
-  maxLabelValueLength: number;
-}
+export type { LabelLimits };
 
 export interface AppName {
   /** The text before `{`, trimmed. */
@@ -91,28 +88,13 @@ export function ingestSeriesLabels(user: Labels, serviceName: string, spyName: s
   return out;
 }
 
-/** Checks a complete series label set against the configured limits. */
+/**
+ * Checks a complete series label set: the receiver's label limits (the same check as the
+ * per-tenant limits every receiver's batches pass afterwards), then what a series must have.
+ */
 export function validateSeriesLabels(labels: Labels, limits: LabelLimits): void {
-  const names = Object.keys(labels);
-  if (names.length > limits.maxLabelNamesPerSeries) {
-    throw new BadRequestError(
-      `profile series ${formatLabels(labels)} has ${names.length} label names; limit ${limits.maxLabelNamesPerSeries}`,
-    );
-  }
-  for (const name of names) {
-    if (name === '') throw new BadRequestError(`profile series ${formatLabels(labels)} has an empty label name`);
-    if (name.length > limits.maxLabelNameLength) {
-      throw new BadRequestError(
-        `label name ${JSON.stringify(name.slice(0, 64))}… is ${name.length} characters long; limit ${limits.maxLabelNameLength}`,
-      );
-    }
-    const value = labels[name];
-    if (value.length > limits.maxLabelValueLength) {
-      throw new BadRequestError(
-        `label ${JSON.stringify(name)} has a value of ${value.length} characters; limit ${limits.maxLabelValueLength}`,
-      );
-    }
-  }
+  checkLabelLimits(labels, limits);
+  if (Object.hasOwn(labels, '')) throw new BadRequestError(`profile series ${formatLabels(labels)} has an empty label name`);
   const profileName = labels.__name__;
   if (profileName === undefined || !METRIC_NAME.test(profileName)) {
     throw new BadRequestError(`profile name (__name__) ${JSON.stringify(profileName ?? '')} is not a valid metric name`);
@@ -126,15 +108,6 @@ export function checkPushedLabelName(name: string): void {
   if (name.startsWith('__') && name !== '__name__' && name !== SESSION_ID_LABEL) {
     throw new BadRequestError(`label name ${JSON.stringify(name)} is reserved (names starting with "__" are internal)`);
   }
-}
-
-export function formatLabels(labels: Labels): string {
-  const body = Object.keys(labels)
-    .sort()
-    .map((k) => `${k}=${JSON.stringify(labels[k])}`)
-    .join(', ');
-  const s = `{${body}}`;
-  return s.length > 300 ? `${s.slice(0, 300)}…}` : s;
 }
 
 /** Per-sample-type settings sent by Pyroscope's SDKs in the `sample_type_config` form part. */

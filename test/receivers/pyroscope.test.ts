@@ -644,7 +644,7 @@ describe('/ingest', () => {
     const many = Array.from({ length: 30 }, (_, i) => `l${i}=v`).join(',');
     let res = await ingest(s.url, { name: `svc.cpu{${many}}` }, 'a 1', { 'content-type': 'text/plain' });
     assert.equal(res.status, 400);
-    assert.match(((await res.json()) as { message: string }).message, /label names; limit 30/);
+    assert.match(((await res.json()) as { message: string }).message, /max_label_names_per_series exceeded/);
     res = await ingest(s.url, { name: `svc.cpu{k=${'v'.repeat(2049)}}` }, 'a 1', { 'content-type': 'text/plain' });
     assert.equal(res.status, 400);
     res = await ingest(s.url, { name: `svc.cpu{${'k'.repeat(1025)}=v}` }, 'a 1', { 'content-type': 'text/plain' });
