@@ -1,8 +1,9 @@
 /**
  * UI: the time from navigation to a drawn flame graph of about 50,000 nodes in Chromium, next
  * to the time the API takes to answer the same query (`/pyroscope/render`, the page's own
- * request). The profile is folded text with 37 × 37 × 37 distinct stacks, so every node is
- * distinct; the page asks for max_nodes 60000, so none is folded away. Medians over the rounds.
+ * request). The profile is folded text with 37 × 37 × 37 distinct stacks (sent in a few
+ * uploads), so every node is distinct; the page asks for max_nodes 60000, so none is folded
+ * away. Medians over the rounds.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,14 +14,19 @@ const ROUNDS = Number(process.env.BENCH_UI_ROUNDS ?? 5);
 const FANOUT = 37;
 const QUERY = 'process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name="bench-ui"}';
 
-function folded(): string {
-  const lines: string[] = [];
+/** The stacks as folded text, in several uploads: the receiver limits samples per profile. */
+function foldedChunks(perChunk = 9): string[] {
+  const chunks: string[] = [];
   let seed = 1;
   const next = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0);
-  for (let i = 0; i < FANOUT; i++)
-    for (let j = 0; j < FANOUT; j++)
-      for (let k = 0; k < FANOUT; k++) lines.push(`main;svc${i}.Handle;svc${i}/db${j}.Query;codec${k}.Decode ${1 + (next() % 100)}`);
-  return lines.join('\n');
+  for (let i0 = 0; i0 < FANOUT; i0 += perChunk) {
+    const lines: string[] = [];
+    for (let i = i0; i < Math.min(FANOUT, i0 + perChunk); i++)
+      for (let j = 0; j < FANOUT; j++)
+        for (let k = 0; k < FANOUT; k++) lines.push(`main;svc${i}.Handle;svc${i}/db${j}.Query;codec${k}.Decode ${1 + (next() % 100)}`);
+    chunks.push(lines.join('\n'));
+  }
+  return chunks;
 }
 
 function median(xs: number[]): number {
@@ -35,8 +41,10 @@ export async function benchUi(): Promise<{ name: string; lines: string[] }> {
   const hearth = await startHearth(singleNodeConfig(join(tmp.dir, 'data')), tmp.dir);
   const ui = await launch(tmp.dir);
   try {
-    const r = await fetch(`${hearth.url}/ingest?name=${encodeURIComponent('bench-ui.cpu{}')}&from=now-10s&until=now&sampleRate=100`, { method: 'POST', body: folded() });
-    if (!r.ok) throw new Error(`ingest failed: ${r.status} ${await r.text()}`);
+    for (const body of foldedChunks()) {
+      const r = await fetch(`${hearth.url}/ingest?name=${encodeURIComponent('bench-ui.cpu{}')}&from=now-10s&until=now&sampleRate=100`, { method: 'POST', body });
+      if (!r.ok) throw new Error(`ingest failed: ${r.status} ${await r.text()}`);
+    }
     const params = new URLSearchParams({ query: QUERY, from: 'now-1h', until: 'now', maxNodes: '60000' });
     const apiMs: number[] = [];
     let apiBytes = 0;

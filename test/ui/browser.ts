@@ -54,8 +54,11 @@ export async function watchedPage(ui: UiBrowser, baseUrl: string, expected: RegE
   const problems: string[] = [];
   const foreign: string[] = [];
   const origin = new URL(baseUrl).origin;
+  // A busy Hearth answers 429 or 503 with Retry-After; the page retries those, as a client
+  // should, so they are not failures (the browser still logs each as a console error).
+  const retryable = /status of (429|503)\b/;
   page.on('console', (m) => {
-    if (m.type() === 'error' && !expected.some((re) => re.test(m.text()))) problems.push(`console: ${m.text()}`);
+    if (m.type() === 'error' && !retryable.test(m.text()) && !expected.some((re) => re.test(m.text()))) problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('requestfailed', (r) => {
@@ -68,14 +71,27 @@ export async function watchedPage(ui: UiBrowser, baseUrl: string, expected: RegE
     if (!u.startsWith(origin) && !u.startsWith('data:') && !u.startsWith('blob:')) foreign.push(u);
   });
   page.on('response', (r) => {
-    if (r.status() >= 500) problems.push(`HTTP ${r.status()}: ${r.url()}`);
+    if (r.status() >= 500 && r.status() !== 503) problems.push(`HTTP ${r.status()}: ${r.url()}`);
   });
   return { page, problems, foreign };
 }
 
-/** Waits until the page has drawn a flame graph (`n` graphs in total since it loaded). */
+/**
+ * Waits until the page has drawn a flame graph (`n` graphs in total since it loaded); fails at
+ * once, with what the page says, when it shows an empty state or an error instead.
+ */
 export async function waitForGraph(page: Page, n = 1): Promise<void> {
-  await page.waitForFunction((k) => Number(document.body.dataset.ready ?? 0) >= k, n, { timeout: 120_000 });
+  const handle = await page.waitForFunction(
+    (k) => {
+      if (Number(document.body.dataset.ready ?? 0) >= k) return 'ready';
+      const status = document.querySelector('.panel [data-state="empty"], .panel [data-state="error"], main > [data-state="error"]');
+      return status ? `${(status as HTMLElement).dataset.state}: ${status.textContent}` : false;
+    },
+    n,
+    { timeout: 120_000 },
+  );
+  const state = await handle.jsonValue();
+  if (state !== 'ready') throw new Error(`no flame graph on ${page.url()}: ${state}`);
 }
 
 export async function screenshot(page: Page, dir: string, name: string): Promise<string> {

@@ -76,15 +76,39 @@ async function errorOf(r: Response): Promise<ApiError> {
   return new ApiError(r.status, message);
 }
 
+/** How long a busy Hearth (429, 503) is waited for before its refusal is shown. */
+const RETRY_FOR_MS = 60_000;
+
+function sleep(ms: number, signal?: AbortSignal | null): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+/** Sends a request; a 429 or 503 is retried after its Retry-After, as any client should. */
 async function send(path: string, init: RequestInit): Promise<Response> {
-  let r: Response;
-  try {
-    r = await fetch(path, init);
-  } catch (err) {
-    throw new ApiError(0, `Hearth did not answer: ${(err as Error).message}`);
+  const deadline = Date.now() + RETRY_FOR_MS;
+  for (let attempt = 0; ; attempt++) {
+    let r: Response;
+    try {
+      r = await fetch(path, init);
+    } catch (err) {
+      if (init.signal?.aborted) throw err;
+      throw new ApiError(0, `Hearth did not answer: ${(err as Error).message}`);
+    }
+    if (r.ok) return r;
+    if ((r.status === 429 || r.status === 503) && Date.now() < deadline && !init.signal?.aborted) {
+      const after = Number(r.headers.get('Retry-After'));
+      await r.body?.cancel();
+      await sleep(Number.isFinite(after) && after > 0 ? Math.min(after, 10) * 1000 : Math.min(500 * 2 ** attempt, 5000), init.signal);
+      continue;
+    }
+    throw await errorOf(r);
   }
-  if (!r.ok) throw await errorOf(r);
-  return r;
 }
 
 export type Params = Record<string, string | number | undefined>;

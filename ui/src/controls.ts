@@ -36,7 +36,11 @@ function pickerRange(from: string): { start: string; end: string } {
 
 let listIds = 0;
 
-export function selectionBar(sel: Selection, onApply: (s: Selection) => void, opts: { compact?: boolean; label?: string } = {}): HTMLElement {
+/**
+ * `opts.after`: the pickers ask for their lists once it settles, so that the view's main query
+ * is not slowed by them.
+ */
+export function selectionBar(sel: Selection, onApply: (s: Selection) => void, opts: { compact?: boolean; label?: string; after?: Promise<unknown> } = {}): HTMLElement {
   const id = ++listIds;
   const range = pickerRange(sel.from);
   const problem = h('div', { class: 'bar-error', role: 'alert', hidden: true });
@@ -75,7 +79,9 @@ export function selectionBar(sel: Selection, onApply: (s: Selection) => void, op
   const currentService = matcherValue(sel.query, 'service_name');
   serviceSelect.append(h('option', { value: currentService }, currentService || 'Service'));
 
-  void querier<{ profileTypes?: ProfileType[] }>('ProfileTypes', range)
+  const after = (opts.after ?? Promise.resolve()).catch(() => undefined);
+  void after
+    .then(() => querier<{ profileTypes?: ProfileType[] }>('ProfileTypes', range))
     .then((r) => {
       const ids = (r.profileTypes ?? []).map((t) => t.ID).sort();
       if (current.type && !ids.includes(current.type)) ids.unshift(current.type);
@@ -83,7 +89,8 @@ export function selectionBar(sel: Selection, onApply: (s: Selection) => void, op
     })
     .catch(showProblem);
   if (current.type) {
-    void querier<{ names?: string[] }>('LabelValues', { name: 'service_name', matchers: [`{__profile_type__=${JSON.stringify(current.type)}}`], ...range })
+    void after
+      .then(() => querier<{ names?: string[] }>('LabelValues', { name: 'service_name', matchers: [`{__profile_type__=${JSON.stringify(current.type)}}`], ...range }))
       .then((r) => {
         const names = r.names ?? [];
         if (currentService && !names.includes(currentService)) names.unshift(currentService);

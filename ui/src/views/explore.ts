@@ -39,7 +39,12 @@ export const exploreView: View = (root) => {
     h('option', { value: '' }, 'No grouping'),
     groupBy ? h('option', { value: groupBy, selected: true }, `by ${groupBy}`) : null,
   );
-  void querier<{ names?: string[] }>('LabelNames', { matchers: [`{__profile_type__=${JSON.stringify(type)}}`], start: String(Date.now() - 30 * 86_400_000), end: '0' })
+  const controller = new AbortController();
+  const rendered = getJson<RenderAnswer>('/pyroscope/render', { query, from, until, groupBy, maxNodes }, controller.signal);
+  // The lists of the pickers are asked for once the flame graph's query is answered.
+  const settled = rendered.catch(() => undefined);
+  void settled
+    .then(() => querier<{ names?: string[] }>('LabelNames', { matchers: [`{__profile_type__=${JSON.stringify(type)}}`], start: String(Date.now() - 30 * 86_400_000), end: '0' }))
     .then((r) => {
       const names = (r.names ?? []).filter((n) => !n.startsWith('__') && n !== groupBy);
       groupSelect.append(...names.map((n) => h('option', { value: n }, `by ${n}`)));
@@ -49,12 +54,11 @@ export const exploreView: View = (root) => {
     });
   const timelineBox = h('section', { class: 'timeline-box' }, h('div', { class: 'section-head' }, h('h2', null, 'Timeline'), h('span', { class: 'muted' }, 'drag to zoom into a range'), h('span', { class: 'spacer' }), groupSelect), timeline.el);
   root.replaceChildren(
-    selectionBar({ query, from, until }, (s) => navigate('/', { query: s.query, from: s.from, until: s.until, groupBy: groupBy || undefined, maxNodes: maxNodes || undefined })),
+    selectionBar({ query, from, until }, (s) => navigate('/', { query: s.query, from: s.from, until: s.until, groupBy: groupBy || undefined, maxNodes: maxNodes || undefined }), { after: settled }),
     timelineBox,
     panel.el,
   );
-  const controller = new AbortController();
-  getJson<RenderAnswer>('/pyroscope/render', { query, from, until, groupBy, maxNodes }, controller.signal)
+  rendered
     .then((answer) => {
       timeline.set(answer.timeline, answer.groups);
       if (!panel.set(answer, type)) panel.empty(`No data matches ${query} in this time range.`);
