@@ -76,6 +76,11 @@ function spanTable(t: TraceAnswer, type: string | undefined): HTMLElement {
   }
   const starts = t.spans.map((s) => BigInt(s.startTimeUnixNano));
   const t0 = starts.length ? starts.reduce((a, b) => (b < a ? b : a)) : 0n;
+  const ends = t.spans.map((s) => BigInt(s.startTimeUnixNano) + BigInt(s.durationNanos));
+  const span = Math.max(1, Number((ends.length ? ends.reduce((a, b) => (b > a ? b : a)) : 0n) - t0));
+  // Where each span sits in the trace, as a bar across the trace's duration.
+  const waterfall = (s: TraceSpan) =>
+    h('span', { class: 'waterfall' }, h('span', { style: { left: `${(100 * Number(BigInt(s.startTimeUnixNano) - t0)) / span}%`, width: `${Math.max(0.3, (100 * Number(s.durationNanos)) / span)}%` } }));
   const ms = (ns: bigint) => `${(Number(ns) / 1e6).toFixed(1)} ms`;
   const rows: HTMLElement[] = [];
   const visit = (parent: string, depth: number) => {
@@ -90,6 +95,7 @@ function spanTable(t: TraceAnswer, type: string | undefined): HTMLElement {
           h('td', null, s.service),
           h('td', { class: 'num' }, ms(BigInt(s.startTimeUnixNano) - t0)),
           h('td', { class: 'num' }, ms(BigInt(s.durationNanos))),
+          h('td', { class: 'waterfall-cell' }, waterfall(s)),
           h('td', { class: 'num', dataset: { col: 'self', value: String(v.self) } }, format(v.self)),
           h('td', { class: 'num', dataset: { col: 'total', value: String(v.total) } }, format(v.total)),
           h('td', { class: 'num share', dataset: { col: 'share' } }, h('span', { class: 'bar', style: { width: `${typeTotal ? (100 * v.total) / typeTotal : 0}%` } }), percent(v.total, typeTotal)),
@@ -112,7 +118,7 @@ function spanTable(t: TraceAnswer, type: string | undefined): HTMLElement {
     h(
       'div',
       { class: 'table-wrap' },
-      h('table', { class: 'functions spans-table' }, h('thead', null, h('tr', null, ...['Span', 'Service', 'Start', 'Duration', 'Self', 'Total', 'Share'].map((c, i) => h('th', { class: i >= 2 ? 'num' : '' }, c)))), h('tbody', null, ...rows)),
+      h('table', { class: 'functions spans-table' }, h('thead', null, h('tr', null, ...['Span', 'Service', 'Start', 'Duration', '', 'Self', 'Total', 'Share'].map((c, i) => h('th', { class: i >= 2 && i !== 4 ? 'num' : '' }, c)))), h('tbody', null, ...rows)),
     ),
   );
 }
