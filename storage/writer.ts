@@ -13,6 +13,11 @@
  * same block is ignored by ClickHouse itself. Functions, stacks and series are keyed by
  * content in ReplacingMergeTree tables, so writing them twice is harmless; they are written
  * before the samples so that no committed sample can point at a missing stack.
+ *
+ * Memory: the rows a writer holds (waiting for a flush or being inserted) are bounded in bytes,
+ * not only in rows, so that thousands of concurrent pushes of sample-rich profiles cannot
+ * exhaust memory. Beyond `maxPendingBytes` a write waits for earlier inserts to finish, for at
+ * most `maxWaitMs`, and is then refused with a 503 and Retry-After.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -47,11 +52,17 @@ export interface WriterOptions {
   maxRows: number;
   /** Inserts allowed to run at once. */
   maxConcurrentFlushes: number;
+  /** Bytes of rows held (pending and being inserted) beyond which writes wait; 0: no limit. */
+  maxPendingBytes?: number;
+  /** How long a write waits for room before it is refused with a 503. */
+  maxWaitMs?: number;
 }
 
+const DEFAULT_MAX_WAIT_MS = 5_000;
+
 interface Pending {
-  batch: Batch;
   rows: BatchRows;
+  bytes: number;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -61,6 +72,17 @@ export interface WriterStats {
   duplicates: number;
   rows: number;
   flushes: number;
+  /** Writes refused because the byte budget stayed full for maxWaitMs. */
+  refused: number;
+}
+
+/** What a batch's rows cost in memory, roughly: the encoded samples and what is pending beside them. */
+function rowBytes(r: BatchRows): number {
+  let n = r.samples.length + 256;
+  for (const f of r.functions) n += 64 + f.name.length * 2;
+  for (const s of r.stacks) n += 64 + s.frames.length * 24;
+  n += r.series.length * 512;
+  return n;
 }
 
 export class Writer {
@@ -74,7 +96,15 @@ export class Writer {
   private readonly writing = new Map<string, Promise<void>>();
   private idleWaiters: Array<() => void> = [];
   private readonly caches: RowCaches = newRowCaches();
-  readonly stats: WriterStats = { batches: 0, duplicates: 0, rows: 0, flushes: 0 };
+  /** Bytes of rows pending or being inserted. */
+  private heldBytes = 0;
+  private readonly roomWaiters: Array<{ bytes: number; grant: () => void }> = [];
+  readonly stats: WriterStats = { batches: 0, duplicates: 0, rows: 0, flushes: 0, refused: 0 };
+
+  /** Bytes of rows held now, for metrics. */
+  get pendingBytes(): number {
+    return this.heldBytes;
+  }
 
   constructor(
     private readonly conn: Connection,
@@ -83,22 +113,76 @@ export class Writer {
     private readonly logger: Logger,
   ) {}
 
-  write(batch: Batch): Promise<void> {
+  /** `now`: flush as soon as the batch is pending, without waiting for others to join it. */
+  write(batch: Batch, now = false): Promise<void> {
     const rows = batchToRows(batch, this.caches);
     const key = idKey(rows.profileId);
     const same = this.writing.get(key);
     if (same) return same;
-    const done = new Promise<void>((resolve, reject) => {
-      this.pending.push({ batch, rows, resolve, reject });
-      this.pendingRows += rows.rowCount;
-    });
+    const bytes = rowBytes(rows);
+    const enqueue = () =>
+      new Promise<void>((resolve, reject) => {
+        this.pending.push({ rows, bytes, resolve, reject });
+        this.pendingRows += rows.rowCount;
+        if (now || this.draining || this.pendingRows >= this.opts.maxRows) this.due = true;
+        else this.startTimer();
+        this.pump();
+      });
+    // Pending at once when there is room, so that a flush() right after sees it.
+    const room = this.reserve(bytes);
+    const done = room === true ? enqueue() : room.then(enqueue);
     this.writing.set(key, done);
     const forget = () => this.writing.delete(key);
     done.then(forget, forget);
-    if (this.draining || this.pendingRows >= this.opts.maxRows) this.due = true;
-    else this.startTimer();
-    this.pump();
     return done;
+  }
+
+  /** Waits until `bytes` more fit in the budget (first come, first served), or refuses. */
+  private reserve(bytes: number): true | Promise<void> {
+    const max = this.opts.maxPendingBytes ?? 0;
+    // A batch larger than the whole budget still goes through when nothing else is held.
+    if (max <= 0 || (!this.roomWaiters.length && (this.heldBytes + bytes <= max || this.heldBytes === 0))) {
+      this.heldBytes += bytes;
+      return true;
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter = {
+        bytes,
+        grant: () => {
+          clearTimeout(timer);
+          this.heldBytes += bytes;
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        const i = this.roomWaiters.indexOf(waiter);
+        if (i >= 0) this.roomWaiters.splice(i, 1);
+        this.stats.refused++;
+        reject(
+          new UnavailableError(
+            `the store is behind: ${Math.round(this.heldBytes / 1048576)} MiB of profiles are waiting to be written (limit ${Math.round(max / 1048576)} MiB); retry later`,
+            Math.max(1, Math.ceil((this.opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS) / 1000)),
+          ),
+        );
+        this.grantRoom();
+      }, this.opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS);
+      this.roomWaiters.push(waiter);
+    });
+  }
+
+  private release(items: Pending[]): void {
+    for (const p of items) this.heldBytes -= p.bytes;
+    this.grantRoom();
+  }
+
+  private grantRoom(): void {
+    const max = this.opts.maxPendingBytes ?? 0;
+    while (this.roomWaiters.length) {
+      const w = this.roomWaiters[0];
+      if (max > 0 && this.heldBytes + w.bytes > max && this.heldBytes > 0) return;
+      this.roomWaiters.shift();
+      w.grant();
+    }
   }
 
   /**
@@ -106,10 +190,7 @@ export class Writer {
    * the next insert, without waiting another flush interval.
    */
   writeMany(batches: Batch[]): Promise<void> {
-    const done = batches.map((b) => this.write(b));
-    this.due = true;
-    this.pump();
-    return Promise.all(done).then(() => {});
+    return Promise.all(batches.map((b) => this.write(b, true))).then(() => {});
   }
 
   /** A batch waits at most one flush interval from when it (or the group it joined) arrived. */
@@ -170,6 +251,7 @@ export class Writer {
       this.stats.flushes++;
       this.stats.batches += items.length;
       this.stats.duplicates += items.length - fresh.length;
+      this.release(items);
       for (const p of items) p.resolve();
       this.logger.debug(
         { batches: items.length, fresh: fresh.length, checkMs: Math.round(checked - started), ms: Math.round(performance.now() - started) },
@@ -178,6 +260,7 @@ export class Writer {
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'insert failed');
       const e = new UnavailableError(`storage unavailable: ${(err as Error).message}`);
+      this.release(items);
       for (const p of items) p.reject(e);
     }
   }

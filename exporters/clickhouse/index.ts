@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { ExporterFactory } from '../../core/component.ts';
-import { counter, histogram } from '../../core/metrics.ts';
+import { counter, gauge, histogram } from '../../core/metrics.ts';
 import { acquireStore, type Store } from '../../storage/store.ts';
 import type { Writer } from '../../storage/writer.ts';
 import { SpanWriter } from '../../storage/span-writer.ts';
@@ -19,6 +19,10 @@ export interface ClickHouseExporterConfig extends StoreConfig {
   max_rows: number;
   /** Inserts allowed to run at once. */
   max_concurrent_flushes: number;
+  /** MiB of rows held (waiting for or in an insert) beyond which writes wait; 0: no limit. */
+  max_pending_mib: number;
+  /** How long a write waits for room before a 503 with Retry-After. */
+  pending_wait_ms: number;
 }
 
 const schema = z
@@ -27,6 +31,8 @@ const schema = z
     flush_interval_ms: z.number().int().min(0).max(10_000),
     max_rows: z.number().int().positive(),
     max_concurrent_flushes: z.number().int().min(1).max(16),
+    max_pending_mib: z.number().int().nonnegative(),
+    pending_wait_ms: z.number().int().min(0).max(120_000),
   })
   .superRefine((c, ctx) => {
     for (const issue of retentionIssues(c)) ctx.addIssue({ code: 'custom', ...issue });
@@ -38,7 +44,7 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
   stability: 'beta',
   signals: ['profiles', 'traces'],
   schema,
-  defaultConfig: () => ({ ...defaultStoreConfig(), flush_interval_ms: 200, max_rows: 2_000, max_concurrent_flushes: 2 }),
+  defaultConfig: () => ({ ...defaultStoreConfig(), flush_interval_ms: 200, max_rows: 2_000, max_concurrent_flushes: 2, max_pending_mib: 256, pending_wait_ms: 5_000 }),
   // The store it writes is the process's store, which the api extension reads by default.
   claims: (config) => storeClaims(config),
   create(settings, config) {
@@ -46,6 +52,7 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
     let writer: Writer | undefined;
     let spanWriter: SpanWriter | undefined;
     const batches = counter(settings.metrics, 'hearth_exporter_clickhouse_batches_total', 'Batches written by the clickhouse exporter, by outcome.', ['exporter', 'outcome']);
+    const pendingBytes = gauge(settings.metrics, 'hearth_exporter_clickhouse_pending_bytes', 'Bytes of rows the writer holds, waiting for or in an insert (bounded by max_pending_mib).', ['exporter']);
     const latency = histogram(settings.metrics, 'hearth_exporter_clickhouse_write_seconds', 'Time from consume to committed insert.', ['exporter'], [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5]);
     return {
       endpoints: () => [storeLocation(config)],
@@ -55,7 +62,13 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
         const query = store.query;
         host.limits?.useSeriesIndex({ seriesOf: (tenant, max) => query.tenantSeries(tenant, max) });
         writer = store.createWriter(
-          { flushIntervalMs: config.flush_interval_ms, maxRows: config.max_rows, maxConcurrentFlushes: config.max_concurrent_flushes },
+          {
+            flushIntervalMs: config.flush_interval_ms,
+            maxRows: config.max_rows,
+            maxConcurrentFlushes: config.max_concurrent_flushes,
+            maxPendingBytes: config.max_pending_mib * 1024 * 1024,
+            maxWaitMs: config.pending_wait_ms,
+          },
           settings.logger,
         );
         spanWriter = new SpanWriter(store.connection, store.schema, { flushIntervalMs: config.flush_interval_ms, maxRows: config.max_rows }, settings.logger);
@@ -64,13 +77,16 @@ export const factory: ExporterFactory<ClickHouseExporterConfig> = {
         if (!writer) throw new UnavailableError('clickhouse exporter is not started');
         const end = latency.startTimer({ exporter: settings.id });
         try {
-          await writer.write(batch);
+          const done = writer.write(batch);
+          pendingBytes.set({ exporter: settings.id }, writer.pendingBytes);
+          await done;
           batches.inc({ exporter: settings.id, outcome: 'ok' });
         } catch (e) {
           batches.inc({ exporter: settings.id, outcome: 'error' });
           throw e;
         } finally {
           end();
+          if (writer) pendingBytes.set({ exporter: settings.id }, writer.pendingBytes);
         }
       },
       async consumeMany(group) {

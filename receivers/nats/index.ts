@@ -31,6 +31,8 @@ export interface NatsReceiverConfig extends ConnectionConfig {
   fetch_expires_ms: number;
   /** Messages this process works on at once (decoding, in the pipeline, awaiting an ack). */
   max_in_flight: number;
+  /** MiB of messages (as received) this process works on at once; 0: only max_in_flight bounds them. */
+  max_in_flight_mib: number;
   /** Unacknowledged messages the server allows across all ingesters of the consumer. */
   max_ack_pending: number;
   /** Unacknowledged for this long, a message is sent to another ingester. In-flight messages are kept alive meanwhile. */
@@ -54,6 +56,7 @@ const schema = z
     fetch_batch: z.number().int().min(1).max(10_000),
     fetch_expires_ms: z.number().int().min(1_000).max(60_000),
     max_in_flight: z.number().int().min(1).max(100_000),
+    max_in_flight_mib: z.number().int().nonnegative(),
     max_ack_pending: z.number().int().min(1),
     ack_wait_ms: z.number().int().min(1_000),
     max_deliver: z.number().int().min(1).max(1_000),
@@ -81,6 +84,7 @@ export function defaultConfig(): NatsReceiverConfig {
     fetch_batch: 128,
     fetch_expires_ms: 2_000,
     max_in_flight: 512,
+    max_in_flight_mib: 128,
     max_ack_pending: 4_096,
     ack_wait_ms: 30_000,
     max_deliver: 5,

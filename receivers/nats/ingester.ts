@@ -1,8 +1,8 @@
 /**
  * The work loop of the `nats` receiver.
  *
- * Pulls: a pull is sent only for as many messages as this process has room for
- * (`max_in_flight`), and the server never lets more than `max_ack_pending` go unacknowledged
+ * Pulls: a pull is sent only for as many messages, and as many bytes, as this process has room
+ * for (`max_in_flight`, `max_in_flight_mib`), and the server never lets more than `max_ack_pending` go unacknowledged
  * across all ingesters, so memory stays bounded however large the backlog is.
  *
  * Acknowledgement: a message is acked only after `next.consume()` resolved, that is after the
@@ -89,6 +89,10 @@ export class Ingester implements Receiver {
   private current: ConsumerMessages | undefined;
   /** Messages being worked on, with the time each arrived. */
   private readonly inFlight = new Map<JsMsg, number>();
+  /** Bytes of the messages being worked on. */
+  private inFlightBytes = 0;
+  /** Moving average of message sizes, to size pulls to the byte budget. */
+  private averageBytes = 4096;
   private waiters: Array<() => void> = [];
   private pauseUntil = 0;
   private timers: NodeJS.Timeout[] = [];
@@ -206,12 +210,18 @@ export class Ingester implements Receiver {
         continue;
       }
       const room = c.max_in_flight - this.inFlight.size;
-      if (room <= 0) {
+      const byteBudget = c.max_in_flight_mib * 1024 * 1024;
+      const byteRoom = byteBudget > 0 ? byteBudget - this.inFlightBytes : Infinity;
+      if (room <= 0 || byteRoom <= 0) {
         await new Promise<void>((r) => this.waiters.push(r));
         continue;
       }
       try {
-        const msgs = await consumer.fetch({ max_messages: Math.min(c.fetch_batch, room), expires: c.fetch_expires_ms });
+        // A pull asks for no more messages than the bytes left hold at the average size seen so
+        // far, and at least one: the budget is overshot by at most one pull of such messages.
+        const byCount = Math.min(c.fetch_batch, room);
+        const byBytes = byteRoom === Infinity ? byCount : Math.max(1, Math.floor(byteRoom / Math.max(1, this.averageBytes)));
+        const msgs = await consumer.fetch({ max_messages: Math.min(byCount, byBytes), expires: c.fetch_expires_ms });
         this.current = msgs;
         for await (const m of msgs) {
           if (this.stopping) {
@@ -240,6 +250,8 @@ export class Ingester implements Receiver {
 
   private dispatch(m: JsMsg): void {
     this.inFlight.set(m, Date.now());
+    this.inFlightBytes += m.data.length;
+    this.averageBytes += (m.data.length - this.averageBytes) / 16;
     this.m.inFlight.set(this.m.labels, this.inFlight.size);
     this.m.received.inc(this.m.labels);
     if (m.info.deliveryCount > 1) this.m.redelivered.inc(this.m.labels);
@@ -251,6 +263,7 @@ export class Ingester implements Receiver {
       })
       .finally(() => {
         this.inFlight.delete(m);
+        this.inFlightBytes -= m.data.length;
         this.m.inFlight.set(this.m.labels, this.inFlight.size);
         this.wake();
       });
