@@ -35,12 +35,18 @@ export function isHttpTarget(t: string): boolean {
   return t in HTTP_TARGETS;
 }
 
+/** Per target and run: enough to replay each kind of failure without filling the repository. */
+const MAX_KEPT_PER_RUN = 10;
+const keptThisRun = new Map<string, number>();
+
 /** Keeps an input that crashed or hung, under its content hash, for the replay test. */
 function keep(target: string, input: Uint8Array): void {
+  const n = keptThisRun.get(target) ?? 0;
+  if (n >= MAX_KEPT_PER_RUN) return;
+  keptThisRun.set(target, n + 1);
   const dir = join(REGRESSIONS, target);
   mkdirSync(dir, { recursive: true });
   const name = createHash('sha1').update(input).digest('hex').slice(0, 16);
-  // Regression cases are small files; a large input is kept by its first 256 KiB only if that still fails (checked on replay).
   writeFileSync(join(dir, `${name}.bin`), input);
 }
 

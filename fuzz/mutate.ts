@@ -81,7 +81,12 @@ export const MUTATORS: Record<string, Mutator> = {
     const at = rng.int(b.length + 1);
     const from = rng.int(other.length + 1);
     const piece = other.subarray(from, from + rng.int(256));
-    return rng.int(2) ? splice(b, at, 0, piece) : Uint8Array.from([...b.subarray(0, at), ...other.subarray(from)]);
+    if (rng.int(2)) return splice(b, at, 0, piece);
+    // The head of one input on the tail of another.
+    const out = new Uint8Array(at + other.length - from);
+    out.set(b.subarray(0, at), 0);
+    out.set(other.subarray(from), at);
+    return out;
   },
   varint(b, rng) {
     const v = varintAt(b, rng.int(b.length + 1));

@@ -10,6 +10,7 @@ import type { Compression } from '@connectrpc/connect/protocol';
 import type { FastifyInstance } from 'fastify';
 import { markWriteRoutes } from '../../core/auth.ts';
 import { toConnectError } from '../../core/connect-errors.ts';
+import { refuseUnparsableConnectBodies } from '../../core/connect-parse-errors.ts';
 import { BadRequestError } from '../../core/errors.ts';
 import { tenantOfCall } from '../../core/connect-tenant.ts';
 import type { Batch, Labels } from '../../core/model.ts';
@@ -44,6 +45,7 @@ export async function registerPushService(http: FastifyInstance, intake: Intake)
         await reply.code(413).send({ code: 413, message: `the request is ${length} bytes, over the limit of ${readMaxBytes} bytes` });
       }
     });
+    refuseUnparsableConnectBodies(scope);
     await scope.register(fastifyConnectPlugin, {
       routes: pushRoutes(intake),
       readMaxBytes,
