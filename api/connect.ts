@@ -5,6 +5,7 @@
 import type { ConnectRouter } from '@connectrpc/connect';
 import { fastifyConnectPlugin } from '@connectrpc/connect-fastify';
 import type { FastifyInstance } from 'fastify';
+import { refuseUnparsableConnectBodies } from '../core/connect-parse-errors.ts';
 
 const DEFAULT_READ_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -12,6 +13,8 @@ export async function registerConnectRoutes(http: FastifyInstance, routes: Array
   const readMaxBytes = Math.min(http.initialConfig.bodyLimit ?? DEFAULT_READ_MAX_BYTES, DEFAULT_READ_MAX_BYTES);
   // The plugin replaces the body parsers of its scope; encapsulation keeps the rest of the server's.
   await http.register(async (scope) => {
+    // A body that is not the protobuf it claims to be is the client's mistake, not ours.
+    refuseUnparsableConnectBodies(scope);
     await scope.register(fastifyConnectPlugin, {
       routes: (router) => routes.forEach((r) => r(router)),
       readMaxBytes,

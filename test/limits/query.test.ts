@@ -21,7 +21,7 @@ describe('query limits', () => {
       {
         narrow: { max_query_length: '1h', max_series_per_query: 5, max_flamegraph_nodes_max: 100 },
         heavy: { query_timeout: '3s' },
-        gone: { query_timeout: '30s' },
+        gone: { query_timeout: '8s' },
       },
     );
     url = h.hearth.url;
@@ -59,6 +59,19 @@ describe('query limits', () => {
       assert.equal(q.status, 400, `${start}..${end}: ${q.body}`);
       const names = await querier(url, 'LabelNames', { start, end });
       assert.equal(names.status, 400, `${start}..${end}: ${names.body}`);
+    }
+  });
+
+  test('a malformed binary Connect body: invalid_argument (400), not internal', async () => {
+    for (const method of ['LabelNames', 'SelectMergeStacktraces', 'Series']) {
+      const r = await fetch(`${url}/querier.v1.QuerierService/${method}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/proto' },
+        body: new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f, 0x0a, 0x05, 0x61]),
+      });
+      const body = await r.text();
+      assert.equal(r.status, 400, `${method}: ${body}`);
+      assert.match(body, /invalid_argument/);
     }
   });
 
