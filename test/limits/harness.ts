@@ -16,7 +16,11 @@ export interface LimitsHearth {
   close(): Promise<void>;
 }
 
-export async function startLimitsHearth(defaults: Record<string, unknown> = {}, overrides: Record<string, Record<string, unknown>> = {}): Promise<LimitsHearth> {
+export async function startLimitsHearth(
+  defaults: Record<string, unknown> = {},
+  overrides: Record<string, Record<string, unknown>> = {},
+  opts: { otlp?: boolean } = {},
+): Promise<LimitsHearth> {
   const tmp = tempDir('hearth-limits-');
   const overridesFile = join(tmp.dir, 'overrides.yaml');
   const setOverrides = (o: Record<string, Record<string, unknown>>) => writeFileSync(overridesFile, JSON.stringify({ overrides: o }, null, 2));
@@ -24,6 +28,7 @@ export async function startLimitsHearth(defaults: Record<string, unknown> = {}, 
   const config = `
 receivers:
   pyroscope: {}
+${opts.otlp ? '  otlp: { protocols: { http: {} } }' : ''}
 exporters:
   clickhouse:
     path: ${JSON.stringify(join(tmp.dir, 'data'))}
@@ -38,7 +43,7 @@ service:
     overrides_file: ${JSON.stringify(overridesFile)}
   pipelines:
     profiles:
-      receivers: [pyroscope]
+      receivers: [pyroscope${opts.otlp ? ', otlp' : ''}]
       exporters: [clickhouse]
 `;
   const hearth = await startHearth(config, tmp.dir);
