@@ -19,9 +19,9 @@ export interface LimitsHearth {
 export async function startLimitsHearth(
   defaults: Record<string, unknown> = {},
   overrides: Record<string, Record<string, unknown>> = {},
-  opts: { otlp?: boolean } = {},
+  opts: { otlp?: boolean; /** Data and overrides directory to reuse (a restart); the caller removes it. */ dir?: string } = {},
 ): Promise<LimitsHearth> {
-  const tmp = tempDir('hearth-limits-');
+  const tmp = opts.dir ? { dir: opts.dir, remove: () => {} } : tempDir('hearth-limits-');
   const overridesFile = join(tmp.dir, 'overrides.yaml');
   const setOverrides = (o: Record<string, Record<string, unknown>>) => writeFileSync(overridesFile, JSON.stringify({ overrides: o }, null, 2));
   setOverrides(overrides);
