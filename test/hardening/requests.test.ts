@@ -83,7 +83,11 @@ test('finding 2: a gzip push.v1 JSON body stops inflating at the request limit',
   small[small.length - 1] = 0x7d;
   const ok = await post('/push.v1.PusherService/Push', gzipSync(small), { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' });
   assert.equal(ok.status, 200, ok.text);
-  // /ingest and OTLP refuse their gzip bombs too (at the profile limit).
+  // A binary body that is no PushRequest is the client's fault, not an internal error.
+  const garbage = await post('/push.v1.PusherService/Push', Uint8Array.of(0x0a, 0x05, 0x01), { 'Content-Type': 'application/proto' });
+  assert.equal(garbage.status, 400, garbage.text);
+  assert.equal(JSON.parse(garbage.text).code, 'invalid_argument');
+  // /ingest refuses its gzip bombs too (at the profile limit).
   const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20));
   const ingest = await post('/ingest?name=bomb&format=pprof', bomb, { 'Content-Encoding': 'gzip' });
   assert.ok(ingest.status === 400 || ingest.status === 413, `${ingest.status} ${ingest.text}`);
