@@ -44,7 +44,14 @@ export const overridesSchema = limitsSchema.partial();
 export type LimitsOverrides = z.infer<typeof overridesSchema>;
 
 /**
- * Pyroscope's defaults, except where Hearth keeps data differently:
+ * Pyroscope's defaults, except where they refuse profiles real clients send or where Hearth keeps
+ * data differently:
+ * - `ingestion_rate_mb` is off and `ingestion_burst_size_mb` is 4 (Pyroscope: 4 and 2): a 2 MB
+ *   burst refuses every profile over 2 MB although profiles up to 4 MiB are allowed (Go's
+ *   large.cpu of the test corpus decodes to 3 MB), and one node's pipeline already answers 429
+ *   when it is saturated; set a rate per tenant where tenants must be kept apart;
+ * - `max_profile_stacktrace_samples` is off (Pyroscope: 16000): Go heap and CPU profiles often
+ *   have more (41,347 and 20,430 in the corpus); `max_profile_size_bytes` bounds them already;
  * - `reject_older_than` is off: `hearth push` imports old profiles, and retention already
  *   bounds what is kept (Pyroscope: 1h);
  * - `max_query_lookback` is off for the same reason (Pyroscope: 7d);
@@ -55,13 +62,13 @@ export type LimitsOverrides = z.infer<typeof overridesSchema>;
  */
 export function defaultLimits(): LimitsConfig {
   return {
-    ingestion_rate_mb: 4,
-    ingestion_burst_size_mb: 2,
+    ingestion_rate_mb: 0,
+    ingestion_burst_size_mb: 4,
     max_label_names_per_series: 30,
     max_label_name_length: 1024,
     max_label_value_length: 2048,
     max_profile_size_bytes: 4 * 1024 * 1024,
-    max_profile_stacktrace_samples: 16000,
+    max_profile_stacktrace_samples: 0,
     max_profile_stacktrace_depth: 1000,
     max_global_series_per_tenant: 5000,
     reject_older_than: 0,
