@@ -22,6 +22,7 @@ describe('query limits', () => {
         narrow: { max_query_length: '1h', max_series_per_query: 5, max_flamegraph_nodes_max: 100 },
         heavy: { query_timeout: '3s' },
         gone: { query_timeout: '8s' },
+        recent: { max_query_lookback: '1h' },
       },
     );
     url = h.hearth.url;
@@ -47,6 +48,19 @@ describe('query limits', () => {
     const q = await querier(url, 'SelectMergeStacktraces', { profileTypeID: CPU, labelSelector: '{}', start: String(now - 7_200_000), end: String(now) }, 'narrow');
     assert.equal(q.status, 400, q.body);
     assert.match(q.body, /max_query_length exceeded/);
+  });
+
+  test('max_query_lookback: an older start moves up to it; a range entirely older is refused', async () => {
+    assert.equal((await ingest(url, 'recent', deepProfile(3), 'recent')).status, 200);
+    const clamped = await render({ query: `${CPU}{service_name="recent"}`, from: 'now-3h', until: 'now+1m' }, 'recent');
+    assert.equal(clamped.status, 200);
+    const fb = await clamped.json();
+    assert.equal(fb.flamebearer.numTicks, 10_000_000);
+    // The timeline starts at the lookback, not three hours ago.
+    assert.ok(fb.timeline.startTime * 1000 >= Date.now() - 3_600_000 - 60_000, String(fb.timeline.startTime));
+    const old = await render({ query: `${CPU}{}`, from: 'now-5h', until: 'now-3h' }, 'recent');
+    assert.equal(old.status, 400);
+    assert.match(await old.text(), /max_query_lookback exceeded/);
   });
 
   test('int64 extremes and times beyond ±2^53 ms: invalid_argument, not internal', async () => {
