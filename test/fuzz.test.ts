@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { ALL_TARGETS, DECODER_TARGETS, formatReport, fuzzDecoder, fuzzHttp, isHttpTarget } from '../fuzz/engine.ts';
 import { fuzzHearth } from '../fuzz/hearth.ts';
 
-const DECODER_INPUTS = 2_000;
-const HTTP_INPUTS = 1_000;
+const DECODER_INPUTS = 3_000;
+const HTTP_INPUTS = 400;
 
 describe('fuzz: decoders', () => {
   for (const target of DECODER_TARGETS) {
