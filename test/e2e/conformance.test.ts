@@ -12,6 +12,7 @@ import { gunzipSync, gzipSync, createGzip } from 'node:zlib';
 import { CORPUS_DIR, CORPUS_SKIP, HAS_CORPUS, corpusFile } from '../support/corpus.ts';
 import { referenceOf, selfFromLevels, topN } from '../support/pprof-reference.ts';
 import { singleNodeConfig, startHearth, tempDir, type HearthProcess } from '../support/hearth.ts';
+import { fetchRetrying } from '../support/retrying-fetch.ts';
 
 const NOT_PPROF = [/\.jfr\.gz$/, /\.collapsed$/, /\.txt(\.gz)?$/, /labels\.pb\.gz$/, /^otel-ebpf-profile/, /^cppbench\.cpu$/, /^MANIFEST\.md$/];
 
@@ -31,9 +32,10 @@ const files = corpusPprofs();
 let hearth: HearthProcess;
 const tmp = tempDir();
 
+/** Retries 429 and 503 as clients do: many uploads at once may meet a full pipeline. */
 async function push(path: 'ingest' | 'push', tenant: string, service: string, bytes: Uint8Array): Promise<Response> {
   if (path === 'ingest') {
-    return fetch(`${hearth.url}/ingest?name=${encodeURIComponent(service)}&format=pprof&from=${Math.floor(Date.now() / 1000)}`, {
+    return fetchRetrying(`${hearth.url}/ingest?name=${encodeURIComponent(service)}&format=pprof&from=${Math.floor(Date.now() / 1000)}`, {
       method: 'POST',
       headers: { 'X-Scope-OrgID': tenant, 'Content-Type': 'application/octet-stream' },
       body: new Blob([bytes as Uint8Array<ArrayBuffer>]),
@@ -42,7 +44,7 @@ async function push(path: 'ingest' | 'push', tenant: string, service: string, by
   const body = {
     series: [{ labels: [{ name: 'service_name', value: service }], samples: [{ rawProfile: Buffer.from(bytes).toString('base64'), ID: '' }] }],
   };
-  return fetch(`${hearth.url}/push.v1.PusherService/Push`, {
+  return fetchRetrying(`${hearth.url}/push.v1.PusherService/Push`, {
     method: 'POST',
     headers: { 'X-Scope-OrgID': tenant, 'Content-Type': 'application/json' },
     body: JSON.stringify(body),

@@ -24,6 +24,7 @@ import {
   waitDrained,
   waitFor,
 } from '../support/distributed.ts';
+import { fetchRetrying } from '../support/retrying-fetch.ts';
 
 const tmp = tempDir('hearth-nats-poison-');
 const procs = new Processes();
@@ -56,7 +57,7 @@ test('a poison message ends on the dead-letter subject, is counted, and blocks n
   const ack = await jetstream(nc).publish(`${SUBJECT_PREFIX}.anonymous.poison`, garbage);
   const base = Math.floor(Date.now() / 1000) - 600;
   for (let i = 0; i < 20; i++) {
-    const r = await fetch(`${collector.url}/ingest?name=after-poison.cpu&format=folded&sampleRate=100&from=${base + i}&until=${base + i + 10}`, {
+    const r = await fetchRetrying(`${collector.url}/ingest?name=after-poison.cpu&format=folded&sampleRate=100&from=${base + i}&until=${base + i + 10}`, {
       method: 'POST',
       body: `main;work${i} ${i + 1}\n`,
     });
