@@ -24,7 +24,8 @@ export class IngestionRate {
     b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * ratePerSecond);
     b.at = now;
     if (bytes > burst) {
-      throw new LimitExceededError(429, 'ingestion_burst_size_mb', `a profile of ${bytes} bytes is larger than the burst of ${burst} bytes; it can never be accepted at this limit`, 60);
+      // Never accepted at this limit, so not a 429: a client would retry it forever.
+      throw new LimitExceededError(413, 'ingestion_burst_size_mb', `a profile of ${bytes} bytes is larger than the burst of ${burst} bytes; it can never be accepted at this limit`);
     }
     if (b.tokens < bytes) {
       const wait = Math.max(1, Math.ceil((bytes - b.tokens) / ratePerSecond));

@@ -26,7 +26,7 @@ describe('core limits', () => {
     rate.take('t', 300, 100, 1000);
     // Another tenant has its own bucket.
     rate.take('u', 1000, 100, 1000);
-    assert.throws(() => rate.take('t', 2000, 100, 1000), (e: unknown) => e instanceof LimitExceededError && e.limit === 'ingestion_burst_size_mb');
+    assert.throws(() => rate.take('t', 2000, 100, 1000), (e: unknown) => e instanceof LimitExceededError && e.limit === 'ingestion_burst_size_mb' && e.status === 413);
   });
 
   test('an overrides file: applied when it changes, a broken edit keeps what was in force', () => {
