@@ -33,6 +33,10 @@ export function seriesKey(profileType: string, labels: Labels): string {
 interface TenantSeries {
   keys: Set<string>;
   loadedAt: number;
+  /** How many series the store was asked for: a count that reached it may be short of the truth. */
+  asked: number;
+  /** How many it had then, at most `asked`. */
+  stored: number;
 }
 
 /** The store's count is read again after this long: retention drops series, other processes add some. */
@@ -55,7 +59,9 @@ export class SeriesCardinality {
     let p = this.tenants.get(tenant);
     if (p) {
       const t = await p;
-      if (this.now() - t.loadedAt < RELOAD_MS) return t.keys;
+      // A raised limit needs the store counted further than it was.
+      const capped = t.stored >= t.asked && limit + 1 > t.asked;
+      if (this.now() - t.loadedAt < RELOAD_MS && !capped) return t.keys;
       if (this.tenants.get(tenant) === p) this.tenants.delete(tenant);
       p = undefined;
     }
@@ -72,7 +78,7 @@ export class SeriesCardinality {
     const keys = new Set<string>();
     // One more than the limit is enough to know the tenant is at it; counting further costs memory.
     if (this.index) for (const s of await this.index.seriesOf(tenant, limit + 1)) keys.add(seriesKey(s.profileType, s.labels));
-    return { keys, loadedAt: this.now() };
+    return { keys, loadedAt: this.now(), asked: limit + 1, stored: keys.size };
   }
 
   /**
