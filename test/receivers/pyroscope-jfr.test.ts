@@ -21,9 +21,16 @@ const JDK_SKIP = spawnSync('javac', ['-version']).status === 0 && spawnSync('jfr
 let hearth: HearthProcess;
 let tmp: { dir: string; remove(): void };
 
-/** The single-node pipeline, with room for the corpus' 12 MB multi-chunk recording. */
+/**
+ * The single-node pipeline, with room for the corpus' 12 MB multi-chunk recording: both the
+ * receiver's own limit and the tenant's size limit (and its burst, which a larger profile
+ * would exceed) are raised.
+ */
 function config(dataDir: string): string {
-  return singleNodeConfig(dataDir).replace('pyroscope: {}', `pyroscope:\n    max_profile_bytes: ${MAX_BYTES}`);
+  const mb = Math.ceil(MAX_BYTES / (1024 * 1024));
+  return singleNodeConfig(dataDir)
+    .replace('pyroscope: {}', `pyroscope:\n    max_profile_bytes: ${MAX_BYTES}`)
+    .replace('service:\n', `service:\n  limits:\n    defaults:\n      max_profile_size_bytes: ${MAX_BYTES}\n      ingestion_burst_size_mb: ${mb}\n`);
 }
 
 before(async () => {
