@@ -9,6 +9,7 @@ import { benchOtlp } from './otlp.ts';
 import { benchQuery } from './query.ts';
 import { benchEbpf } from './ebpf.ts';
 import { benchUi } from './ui.ts';
+import { benchDownsample } from './downsample.ts';
 
 const all: Record<string, () => Promise<{ name: string; lines: string[] }>> = {
   decode: benchDecode,
@@ -18,6 +19,7 @@ const all: Record<string, () => Promise<{ name: string; lines: string[] }>> = {
   otlp: () => benchOtlp(Number(process.env.BENCH_SECONDS ?? 20)),
   ebpf: () => benchEbpf(Number(process.env.BENCH_SECONDS ?? 20)),
   ui: benchUi,
+  downsample: benchDownsample,
 };
 
 const picked = process.argv.slice(2);
