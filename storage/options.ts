@@ -54,7 +54,7 @@ export const storeSchema = {
   /** Days to keep data in every tier; 0 keeps it forever. The older spelling of `retention`. */
   retention_days: z.number().int().nonnegative(),
   /** How long each tier is kept: raw profiles, 1-minute and 1-hour rollups. */
-  retention: z.strictObject({ raw: retentionDuration, '1m': retentionDuration, '1h': retentionDuration }),
+  retention: z.strictObject({ raw: retentionDuration.optional(), '1m': retentionDuration.optional(), '1h': retentionDuration.optional() }).optional(),
 };
 
 export interface StoreConfig {
@@ -65,11 +65,12 @@ export interface StoreConfig {
   database: string;
   cluster: string;
   retention_days: number;
-  retention: RetentionConfig;
+  /** Absent: this component declares no retention, and the tables keep the TTLs they have. */
+  retention?: Partial<RetentionConfig>;
 }
 
 export function defaultStoreConfig(): StoreConfig {
-  return { path: './data', url: '', username: 'default', password: '', database: 'hearth', cluster: '', retention_days: 0, retention: { raw: 0, '1m': 0, '1h': 0 } };
+  return { path: './data', url: '', username: 'default', password: '', database: 'hearth', cluster: '', retention_days: 0 };
 }
 
 export function storeOptions(c: StoreConfig): StoreOptions {
@@ -81,14 +82,16 @@ export function storeOptions(c: StoreConfig): StoreOptions {
     database: c.database,
     cluster: c.cluster || undefined,
     retentionDays: c.retention_days,
-    retention: retentionDays(c),
+    // Only a config that says something about retention changes the tables' TTLs: a query
+    // server pointing at the same store must not undo the ingesters' retention.
+    retention: c.retention !== undefined || c.retention_days > 0 ? retentionDays(c) : undefined,
   };
 }
 
 /** Per-tier days; `retention_days` alone keeps every tier that long, as it always did. */
 export function retentionDays(c: StoreConfig): RetentionDays {
-  const r = c.retention ?? { raw: 0, '1m': 0, '1h': 0 };
-  const tiers = { raw: daysOf(r.raw), '1m': daysOf(r['1m']), '1h': daysOf(r['1h']) };
+  const r = c.retention ?? {};
+  const tiers = { raw: daysOf(r.raw ?? 0), '1m': daysOf(r['1m'] ?? 0), '1h': daysOf(r['1h'] ?? 0) };
   if (c.retention_days > 0 && TIERS.every((t) => tiers[t] === 0)) return { raw: c.retention_days, '1m': c.retention_days, '1h': c.retention_days };
   return tiers;
 }
@@ -102,7 +105,7 @@ export function retentionIssues(c: Pick<StoreConfig, 'retention' | 'retention_da
   if (!r) return [];
   let tiers: Record<Tier, number>;
   try {
-    tiers = { raw: daysOf(r.raw), '1m': daysOf(r['1m']), '1h': daysOf(r['1h']) };
+    tiers = { raw: daysOf(r.raw ?? 0), '1m': daysOf(r['1m'] ?? 0), '1h': daysOf(r['1h'] ?? 0) };
   } catch {
     return []; // the field's own check reports it
   }

@@ -24,6 +24,7 @@ import { hashString, idToDecimal } from './ids.ts';
 import type { RetentionDays, Schema, Tier } from './schema.ts';
 import { DEFAULT_SQL_LIMITS, tenantSql, type SqlLimits } from './sql.ts';
 import { spanTotals, type SpanTotal } from './span-totals.ts';
+import { ttlDaysByTable } from './ttl.ts';
 
 export interface Selection {
   tenant: string;
@@ -290,8 +291,12 @@ function isTimeoutError(e: unknown): boolean {
   return String(err?.code) === '159' || /Timeout exceeded: elapsed/.test(String(err?.message ?? ''));
 }
 
+/** How long the tiers' retention read from the store is trusted before it is read again. */
+const RETENTION_CACHE_MS = 60_000;
+
 export class QueryEngine {
   private rollupsFrom: Promise<number> | undefined;
+  private retentionRead: { at: number; value: Promise<RetentionDays> } | undefined;
 
   private queries = 0;
 
@@ -537,11 +542,27 @@ export class QueryEngine {
     return this.rollupsFrom;
   }
 
+  /** The retention of each tier as the store's tables have it now (set by whichever process declares it). */
+  private retention(): Promise<RetentionDays> {
+    const now = Date.now();
+    if (this.retentionRead && now - this.retentionRead.at < RETENTION_CACHE_MS) return this.retentionRead.value;
+    const days = (name: string, ttls: Map<string, number>) => ttls.get(name) ?? ttls.get(`${name}_local`) ?? 0;
+    const value = ttlDaysByTable(this.client, this.schema.database).then((ttls) => ({ raw: days('samples', ttls), '1m': days('samples_1m', ttls), '1h': days('samples_1h', ttls) }));
+    this.retentionRead = { at: now, value };
+    value.catch(() => (this.retentionRead = undefined));
+    return value;
+  }
+
+  /** Reads the retention again at the next query: it was just changed. */
+  forgetRetention(): void {
+    this.retentionRead = undefined;
+  }
+
   /** How a merge would read [start, end): the pieces and their sources. */
   async plan(sel: Selection, opts: MergeOptions = {}): Promise<RangePiece[]> {
     const raw: RangePiece[] = [{ source: 'samples', from: sel.start, to: sel.end }];
     if (opts.rollups === false || sel.spanIds?.length || sel.traceIds?.length || sel.profileIds?.length) return this.logged('raw', raw);
-    const bounds = tierBounds(this.schema.retention, Date.now());
+    const bounds = tierBounds(await this.retention(), Date.now());
     if (sel.start >= bounds.raw && sel.end - sel.start < ROLLUP_MIN_RANGE_MS) return this.logged('raw', raw);
     const { tier, coarse, fine } = planTiers(sel.start, sel.end, await this.trustedRollupsFrom(), bounds);
     // Only where raw rows are still kept can a rollup bucket be checked against them.

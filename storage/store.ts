@@ -11,10 +11,12 @@ import { connect, type Connection, type ConnectionOptions } from './connection.t
 import { buildSchema, quoteIdent, type RetentionDays, type Schema } from './schema.ts';
 import { Writer, type WriterOptions } from './writer.ts';
 import { QueryEngine } from './query.ts';
+import { ttlDaysByTable } from './ttl.ts';
 
 export interface StoreOptions extends ConnectionOptions {
   /** Days to keep every tier; 0 keeps everything. `retention` overrides it per tier. */
   retentionDays: number;
+  /** Absent (and retentionDays 0): the tables keep the TTLs they have. */
   retention?: RetentionDays;
 }
 
@@ -61,17 +63,10 @@ async function migrate(conn: Connection, schema: Schema, database: string, clust
  * ClickHouse recompute it over every part).
  */
 async function reconcileRetention(conn: Connection, schema: Schema, logger: Logger): Promise<void> {
-  const rs = await conn.client.query({
-    query: `SELECT name, create_table_query FROM system.tables WHERE database = {db:String}`,
-    query_params: { db: schema.database },
-    format: 'JSONEachRow',
-  });
-  const current = new Map((await rs.json<{ name: string; create_table_query: string }>()).map((r) => [r.name, r.create_table_query]));
+  const current = await ttlDaysByTable(conn.client, schema.database);
   for (const t of schema.ttls) {
-    const ddl = current.get(t.table);
-    if (ddl === undefined) continue;
-    const m = /\bTTL\b[^\n]*?toIntervalDay\((\d+)\)/.exec(ddl);
-    const have = m ? Number(m[1]) : 0;
+    const have = current.get(t.table);
+    if (have === undefined) continue;
     if (have === t.days) continue;
     if (t.days === 0) {
       await conn.client.command({ query: `ALTER TABLE ${t.local}${t.onCluster} REMOVE TTL` });
@@ -100,7 +95,14 @@ export function acquireStore(opts: StoreOptions, logger: Logger): Promise<Store>
   const existing = open.get(key);
   if (existing) {
     existing.refs++;
-    return existing.store;
+    // The component that opened the store first (the API starts before the exporters) may not
+    // declare the retention; the one that does applies it now.
+    if (!opts.retention) return existing.store;
+    return existing.store.then(async (s) => {
+      await reconcileRetention(s.connection, buildSchema({ database: opts.database, cluster: opts.cluster, retentionDays: opts.retentionDays, retention: opts.retention }), logger);
+      s.query.forgetRetention();
+      return s;
+    });
   }
   const shared: Shared = { refs: 1, store: openStore(opts, logger, key) };
   open.set(key, shared);
@@ -113,7 +115,7 @@ async function openStore(opts: StoreOptions, logger: Logger, key: string): Promi
   const schema = buildSchema({ database: opts.database, cluster: opts.cluster, retentionDays: opts.retentionDays, retention: opts.retention });
   try {
     await migrate(connection, schema, opts.database, opts.cluster, logger);
-    await reconcileRetention(connection, schema, logger);
+    if (opts.retention || opts.retentionDays > 0) await reconcileRetention(connection, schema, logger);
   } catch (e) {
     await connection.client.close().catch(() => {});
     throw e;

@@ -161,3 +161,22 @@ test('a changed retention is applied to the existing tables at the next start', 
     await second.release();
   }
 });
+
+test('a store opened first without retention (the API starts first) gets the TTLs of the component that declares them', async () => {
+  const opts = { path: join(tmp.dir, 'data'), database: 'tiers_late', retentionDays: 0 };
+  const api = await acquireStore(opts, logger);
+  const exporter = await acquireStore({ ...opts, retention: { raw: 5, '1m': 20, '1h': 400 } }, logger);
+  try {
+    const rs = await api.connection.client.query({ query: `SELECT name, create_table_query FROM system.tables WHERE database = 'tiers_late'`, format: 'JSONEachRow' });
+    const ddl = new Map((await rs.json<{ name: string; create_table_query: string }>()).map((r) => [r.name, r.create_table_query]));
+    assert.match(ddl.get('samples')!, /toIntervalDay\(5\)/);
+    assert.match(ddl.get('samples_1h')!, /toIntervalDay\(400\)/);
+    // The planner reads the tiers from the tables, not from the config of whoever opened the store.
+    lines.length = 0;
+    await api.query.mergeStacks({ ...sel(NOW - 30 * DAY, NOW), tenant: 'nobody' });
+    assert.ok(lines.some((l) => /query plan: the 1h tier answered/.test(l)));
+  } finally {
+    await exporter.release();
+    await api.release();
+  }
+});
