@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import { consumerOf, type Consumer, type Consumers, type CreateSettings, type Endpoint, Host, type Receiver, type ReceiverFactory } from '../../core/component.ts';
-import { HearthError, UnavailableError } from '../../core/errors.ts';
+import { RequestGate, deliverAll } from '../../core/intake.ts';
 import type { Batch } from '../../core/model.ts';
 import { registerIngestRoutes } from './ingest.ts';
 import type { LabelLimits } from './labels.ts';
@@ -50,9 +50,7 @@ export interface Intake {
 class PyroscopeReceiver implements Receiver, Intake {
   readonly maxProfileBytes: number;
   readonly limits: LabelLimits;
-  private closing = false;
-  private inFlight = 0;
-  private drained: (() => void)[] = [];
+  private readonly gate = new RequestGate('the pyroscope receiver');
 
   constructor(
     private readonly config: PyroscopeReceiverConfig,
@@ -80,46 +78,19 @@ class PyroscopeReceiver implements Receiver, Intake {
   }
 
   async shutdown(): Promise<void> {
-    this.closing = true;
-    if (this.inFlight === 0) return;
-    await new Promise<void>((resolve) => this.drained.push(resolve));
+    await this.gate.close();
   }
 
-  async admit<T>(fn: () => Promise<T>): Promise<T> {
-    // Routes can't be removed from a running Fastify server, so a stopped receiver answers 503
-    // and clients retry against whichever instance is still up.
-    if (this.closing) throw new UnavailableError('the pyroscope receiver is shutting down');
-    this.inFlight++;
-    try {
-      return await fn();
-    } finally {
-      if (--this.inFlight === 0) {
-        for (const resolve of this.drained.splice(0)) resolve();
-      }
-    }
+  admit<T>(fn: () => Promise<T>): Promise<T> {
+    return this.gate.admit(fn);
   }
 
-  async deliver(batches: Batch[]): Promise<void> {
-    const results = await Promise.allSettled(batches.map((b) => this.next.consume(b)));
-    let chosen: HearthError | undefined;
-    for (const r of results) {
-      if (r.status === 'fulfilled') continue;
-      const err = r.reason;
-      if (!(err instanceof HearthError)) {
-        this.logger.error({ err }, 'pipeline rejected a profile batch');
-        chosen = new UnavailableError('storage is unavailable, retry later');
-        break;
-      }
-      // When batches fail differently, report a retryable failure over a permanent one: a retry
-      // resends the batches that did succeed, and their idempotency keys keep them stored once.
-      if (!chosen || (isRetryable(err) && !isRetryable(chosen))) chosen = err;
-    }
-    if (chosen) throw chosen;
+  deliver(batches: Batch[]): Promise<void> {
+    return deliverAll(
+      batches.map((b) => () => this.next.consume(b)),
+      this.logger,
+    );
   }
-}
-
-function isRetryable(err: HearthError): boolean {
-  return err.status === 429 || err.status >= 500;
 }
 
 export const factory: ReceiverFactory<PyroscopeReceiverConfig> = {
