@@ -1,11 +1,22 @@
 /**
  * End-to-end ingest: a load generator pushes real Go CPU profiles over HTTP (/ingest) to a
  * Hearth process with the single-node pipeline; the rate counts only 2xx answers, each of
- * which means the data was committed. The baseline is the rate at which the same rows go
- * into ClickHouse directly (one insert per 200 ms worth of profiles) in the same run.
+ * which means the data was committed. Baselines measured in the same run: the rate at which
+ * the same rows go into ClickHouse directly (one insert per 200 ms worth of profiles), and the
+ * rate at which `pprof-format` alone gunzips and decodes the same files in one thread.
+ *
+ * Under the same load: freshness (a probe pushes to its own service and polls
+ * /pyroscope/render until its profile shows) and the process's peak resident memory. After
+ * the run, the stored totals are checked against what the clients were acknowledged.
+ * BENCH_CPU_PROF=DIR writes Hearth's own CPU profile of the run there and prints its top
+ * functions by self time.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import pino from 'pino';
+import { Profile as PprofFormatProfile } from 'pprof-format';
 import { corpusFile, HAS_CORPUS } from '../test/support/corpus.ts';
 import { singleNodeConfig, startHearth, tempDir } from '../test/support/hearth.ts';
 import { decodePprof } from '../formats/pprof/index.ts';
@@ -13,18 +24,22 @@ import { batchToRows, newRowCaches, SAMPLE_COLUMNS } from '../storage/rows.ts';
 import { insertRowBinary } from '../storage/bulk-insert.ts';
 import { acquireStore } from '../storage/store.ts';
 import type { Batch } from '../core/model.ts';
+import { isGzip } from '../formats/gzip.ts';
+import { mb, percentile, rssBytes, rssPeak, type BenchResult, type Row } from './report.ts';
+import { topFunctions } from './cpu-top.ts';
 
 const PROFILES = ['grafana-pyroscope/go.cpu.labels.pprof', 'grafana-pyroscope/single_group_with_optional_span_id.pb.gz'];
 const SERVICES = 100;
 /** Many clients each waiting for a commit, as a fleet of SDKs pushing every few seconds is. */
 const CONCURRENCY = 256;
 
-export interface BenchResult {
-  name: string;
-  lines: string[];
-}
+export type { BenchResult };
 
-export async function loadGenerator(url: string, bodies: Buffer[], seconds: number, concurrency: number): Promise<{ ok: number; failed: number; elapsed: number }> {
+const CPU = 'process_cpu:cpu:nanoseconds:cpu:nanoseconds';
+const tsx = ['--import', import.meta.resolve('tsx')];
+
+export async function loadGenerator(url: string, bodies: Buffer[], seconds: number, concurrency: number): Promise<{ ok: number; failed: number; elapsed: number; okByBody: number[] }> {
+  const okByBody = bodies.map(() => 0);
   let ok = 0;
   let failed = 0;
   let seq = 0;
@@ -43,12 +58,83 @@ export async function loadGenerator(url: string, bodies: Buffer[], seconds: numb
         body: new Blob([bodies[n % bodies.length] as Uint8Array<ArrayBuffer>]),
       });
       await r.arrayBuffer();
-      if (r.ok) ok++;
-      else failed++;
+      if (r.ok) {
+        ok++;
+        okByBody[n % bodies.length]++;
+      } else failed++;
     }
   }
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return { ok, failed, elapsed: (performance.now() - started) / 1000 };
+  return { ok, failed, elapsed: (performance.now() - started) / 1000, okByBody };
+}
+
+/** Profiles per second that `pprof-format` alone gunzips and decodes in this thread. */
+function pprofFormatRate(bodies: Buffer[], seconds: number): number {
+  const decode = (b: Buffer) => PprofFormatProfile.decode(isGzip(b) ? gunzipSync(b) : b);
+  for (let i = 0; i < 20; i++) decode(bodies[i % bodies.length]);
+  let n = 0;
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000) decode(bodies[n++ % bodies.length]);
+  return n / ((performance.now() - started) / 1000);
+}
+
+/** The CPU total of a pprof file, read by `pprof-format` (independently of Hearth's decoder). */
+function cpuTotal(body: Buffer): bigint {
+  const p = PprofFormatProfile.decode(isGzip(body) ? gunzipSync(body) : body);
+  const strings = p.stringTable.strings;
+  const idx = p.sampleType.findIndex((t) => strings[Number(t.type)] === 'cpu' && strings[Number(t.unit)] === 'nanoseconds');
+  let sum = 0n;
+  for (const s of p.sample) sum += BigInt(s.value[idx]);
+  return sum;
+}
+
+/**
+ * Freshness: push a profile to a service of its own, then poll /pyroscope/render until it
+ * shows; milliseconds from the 2xx to the first answer that includes it.
+ */
+async function freshnessProbe(url: string, body: Buffer, n: number): Promise<number | undefined> {
+  const service = `fresh-${n}-${Math.random().toString(36).slice(2, 8)}`;
+  const from = Math.floor(Date.now() / 1000) - 10;
+  const headers = { 'X-Scope-OrgID': 'freshness' };
+  for (let attempt = 0; ; attempt++) {
+    const r = await fetch(`${url}/ingest?name=${service}&format=pprof&from=${from}&until=${from + 10}`, { method: 'POST', headers, body: new Blob([body as Uint8Array<ArrayBuffer>]) });
+    await r.arrayBuffer();
+    if (r.ok) break;
+    if (attempt > 50) return undefined;
+    await new Promise((res) => setTimeout(res, 50)); // 429/503 under load: retry as a client would
+  }
+  const acked = performance.now();
+  // The file's own time wins over the upload's `from`, so the query looks around it.
+  const at = Number(PprofFormatProfile.decode(isGzip(body) ? gunzipSync(body) : body).timeNanos) / 1e9;
+  const q = new URLSearchParams({ query: `${CPU}{service_name="${service}"}`, from: String(Math.floor(at - 3600)), until: String(Math.ceil(at + 3600)) });
+  while (performance.now() - acked < 10_000) {
+    const r = await fetch(`${url}/pyroscope/render?${q}`, { headers });
+    if (r.ok) {
+      const j = (await r.json()) as { flamebearer?: { numTicks?: number } };
+      if ((j.flamebearer?.numTicks ?? 0) > 0) return performance.now() - acked;
+    } else await r.arrayBuffer();
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  return undefined;
+}
+
+/** Probes one after another until `stop` resolves; their latencies in ms. */
+async function probeUntil(url: string, body: Buffer, stop: Promise<unknown>): Promise<number[]> {
+  let done = false;
+  void stop.then(() => (done = true));
+  const times: number[] = [];
+  for (let n = 0; !done; n++) {
+    const t = await freshnessProbe(url, body, n);
+    if (t !== undefined) times.push(t);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return times;
+}
+
+function runJson<T>(script: string, args: string[]): T {
+  const r = spawnSync(process.execPath, [...tsx, join(import.meta.dirname, script), ...args], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`${script} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
 }
 
 /** The same rows straight into ClickHouse, as many profiles per insert as arrive in 200 ms. */
@@ -81,24 +167,80 @@ export async function benchIngest(seconds = 20): Promise<BenchResult> {
   const bodies = PROFILES.map((f) => corpusFile(f));
   const tmp = tempDir('hearth-bench-');
   const lines: string[] = [];
+  const rows: Row[] = [];
+  const profDir = process.env.BENCH_CPU_PROF;
+  const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  if (profDir) mkdirSync(profDir, { recursive: true });
+  const profilesBefore = profDir ? new Set(readdirSync(profDir)) : new Set<string>();
+  const dataDir = join(tmp.dir, 'data');
   try {
-    const hearth = await startHearth(singleNodeConfig(join(tmp.dir, 'data')), tmp.dir);
+    const hearth = await startHearth(singleNodeConfig(dataDir), tmp.dir, {}, nodeArgs);
     const url = hearth.url;
+    let r: Awaited<ReturnType<typeof loadGenerator>>;
+    let warm: typeof r;
     try {
-      await loadGenerator(url, bodies, 2, 16); // warm-up
-      const r = await loadGenerator(url, bodies, seconds, CONCURRENCY);
+      await new Promise((res) => setTimeout(res, 1000)); // settle after start
+      const emptyRss = rssBytes(hearth.child.pid!) ?? 0;
+      const idle: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const t = await freshnessProbe(url, bodies[0], -1 - i);
+        if (t !== undefined) idle.push(t);
+      }
+      warm = await loadGenerator(url, bodies, 2, 16); // warm-up
+      const peak = rssPeak(hearth.child.pid!);
+      const load = loadGenerator(url, bodies, seconds, CONCURRENCY);
+      const fresh = await probeUntil(url, bodies[0], load);
+      r = await load;
+      const peakRss = peak.stop();
       const rate = r.ok / r.elapsed;
       lines.push(`HTTP push → committed: ${rate.toFixed(0)} profiles/s (${r.ok} ok, ${r.failed} failed in ${r.elapsed.toFixed(1)} s, ${CONCURRENCY} concurrent clients, ${SERVICES} services)`);
       const direct = await directInsertRate(bodies, Math.max(2000, r.ok), Math.max(1, Math.round(rate / 5)), join(tmp.dir, 'direct'));
       lines.push(`baseline, same rows inserted into ClickHouse directly: ${direct.toFixed(0)} profiles/s`);
-      lines.push(`ratio (direct / Hearth): ${(direct / rate).toFixed(2)}× (target ≤ 2×; target rate ≥ 2000 profiles/s)`);
+      lines.push(`ratio (Hearth / direct): ${(rate / direct).toFixed(2)}× (target ≥ 0.8×; target rate ≥ 2000 profiles/s)`);
+      rows.push({
+        figure: 'ingest, Go CPU over HTTP, committed',
+        measured: `${rate.toFixed(0)} profiles/s (${(rate / direct).toFixed(2)}× raw)`,
+        baseline: `raw insert of the same rows ${direct.toFixed(0)}/s`,
+        target: '≥ 2000/s and ≥ 0.8× raw',
+        met: rate >= 2000 && rate >= 0.8 * direct,
+      });
+      const pf = pprofFormatRate(bodies, 3);
+      lines.push(`baseline, pprof-format alone gunzip + decode of the same files, one thread: ${pf.toFixed(0)} profiles/s; ingest / that: ${(rate / pf).toFixed(2)}×`);
+      rows.push({ figure: 'ingest ÷ pprof-format gunzip+decode', measured: `${(rate / pf).toFixed(2)}×`, baseline: `pprof-format ${pf.toFixed(0)} profiles/s`, target: '≥ 2×', met: rate >= 2 * pf });
+      const p50 = percentile(fresh, 50);
+      const p99 = percentile(fresh, 99);
+      lines.push(`freshness under load (2xx → visible in /pyroscope/render, ${fresh.length} probes): p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms; idle p50 ${percentile(idle, 50).toFixed(0)} ms`);
+      rows.push({
+        figure: 'freshness under load, 2xx → render',
+        measured: `p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms (${fresh.length} probes)`,
+        baseline: `idle p50 ${percentile(idle, 50).toFixed(0)} ms, p99 ${percentile(idle, 99).toFixed(0)} ms`,
+        target: 'p50 < 250 ms, p99 < 1 s',
+        met: fresh.length > 0 && p50 < 250 && p99 < 1000,
+      });
+      const chdb = runJson<{ before: number; after: number }>('chdb-rss.ts', [join(tmp.dir, 'chdb-rss')]);
+      const chdbTakes = chdb.after - chdb.before;
+      lines.push(`resident memory: ${mb(emptyRss)} after start with an empty store; peak ${mb(peakRss)} at maximum ingest; chDB opening an empty store adds ${mb(chdbTakes)} to a bare process (${mb(chdb.before)} → ${mb(chdb.after)})`);
+      rows.push({ figure: 'resident memory, empty store after start', measured: mb(emptyRss), baseline: `chDB itself ${mb(chdbTakes)}`, target: '(reported)' });
+      rows.push({ figure: 'resident memory at maximum ingest', measured: `peak ${mb(peakRss)}`, baseline: `empty ${mb(emptyRss)}, chDB ${mb(chdbTakes)}`, target: '< 300 MB', met: peakRss < 300 * 1048576 });
     } finally {
       await hearth.stop();
+    }
+    // Every acknowledged push must be stored exactly once: the CPU totals must be equal.
+    const expected = bodies.reduce((a, b, i) => a + cpuTotal(b) * BigInt(r.okByBody[i] + warm.okByBody[i]), 0n);
+    // The freshness probes are stored too, under their own tenant; count the load's tenants.
+    const stored = runJson<Record<string, { rows: number; total: string }>>('store-totals.ts', [dataDir, 'hearth', 'bench%']);
+    const got = BigInt(stored[CPU]?.total ?? '0');
+    const ok = got === expected;
+    lines.push(`stored CPU total of the load (warm-up included) ${got} vs acknowledged ${expected}: ${ok ? 'equal' : 'DIFFERENT'}`);
+    rows.push({ figure: 'stored totals = acknowledged (ingest)', measured: `${got}`, baseline: `acknowledged ${expected}`, target: 'equal', met: ok });
+    if (profDir) {
+      const fresh = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile') && !profilesBefore.has(f));
+      for (const f of fresh) lines.push(`Hearth CPU profile ${f}, top functions by self time:`, ...topFunctions(join(profDir, f), 20).map((l) => `  ${l}`));
     }
   } finally {
     tmp.remove();
   }
-  return { name: 'ingest', lines };
+  return { name: 'ingest', lines, rows };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

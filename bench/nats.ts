@@ -13,7 +13,8 @@ import { singleNodeConfig, startHearth, tempDir, type HearthProcess } from '../t
 import { startNats, type NatsServer } from '../test/support/nats.ts';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { STREAM, collectorConfig, natsClient, storeConfig, waitDrained } from '../test/support/distributed.ts';
-import { loadGenerator, type BenchResult } from './ingest.ts';
+import { loadGenerator } from './ingest.ts';
+import type { BenchResult, Row } from './report.ts';
 
 const PROFILES = ['grafana-pyroscope/go.cpu.labels.pprof', 'grafana-pyroscope/single_group_with_optional_span_id.pb.gz'];
 const CONCURRENCY = 256;
@@ -23,6 +24,7 @@ export async function benchNats(seconds = 20): Promise<BenchResult> {
   const bodies = PROFILES.map((f) => corpusFile(f));
   const tmp = tempDir('hearth-bench-nats-');
   const lines: string[] = [];
+  const rows: Row[] = [];
   const running: HearthProcess[] = [];
   let nats: NatsServer | undefined;
   try {
@@ -48,7 +50,8 @@ export async function benchNats(seconds = 20): Promise<BenchResult> {
     await store.stop();
     running.splice(running.indexOf(store), 1);
     const fill = await loadGenerator(collector.url, bodies, seconds, CONCURRENCY);
-    lines.push(`collector alone (HTTP push → JetStream acked, no ingester running): ${(fill.ok / fill.elapsed).toFixed(0)} profiles/s`);
+    const collectorAlone = fill.ok / fill.elapsed;
+    lines.push(`collector alone (HTTP push → JetStream acked, no ingester running): ${collectorAlone.toFixed(0)} profiles/s`);
     const backlog = await streamMessages(nats.url);
     store = await startHearth(storeCfg, tmp.dir);
     running.push(store);
@@ -64,12 +67,20 @@ export async function benchNats(seconds = 20): Promise<BenchResult> {
     const direct = d.ok / d.elapsed;
     lines.push(`baseline, single node (HTTP push → committed, same run): ${direct.toFixed(0)} profiles/s (${d.ok} ok, ${d.failed} failed)`);
     lines.push(`ratio through NATS / single node: acked ${(acked / direct).toFixed(2)}×, stored ${(endToEnd / direct).toFixed(2)}×`);
+    rows.push({ figure: 'NATS, collector alone (acked)', measured: `${collectorAlone.toFixed(0)} profiles/s`, baseline: `single node ${direct.toFixed(0)}/s`, target: '≥ 3000/s', met: collectorAlone >= 3000 });
+    rows.push({
+      figure: 'NATS, whole path (acked / stored)',
+      measured: `${acked.toFixed(0)} / ${endToEnd.toFixed(0)} profiles/s (${(acked / direct).toFixed(2)}× / ${(endToEnd / direct).toFixed(2)}×)`,
+      baseline: `single node ${direct.toFixed(0)}/s`,
+      target: '≥ 0.8× single node',
+      met: endToEnd >= 0.8 * direct,
+    });
   } finally {
     for (const p of running) await p.stop().catch(() => {});
     await nats?.dispose();
     tmp.remove();
   }
-  return { name: 'nats', lines };
+  return { name: 'nats', lines, rows };
 }
 
 /** Messages waiting in the profile stream (a workqueue: only the unacknowledged ones). */

@@ -24,10 +24,8 @@ import type { Selection } from '../storage/query.ts';
 import { corpusFile, HAS_CORPUS } from '../test/support/corpus.ts';
 import { tempDir } from '../test/support/hearth.ts';
 
-export interface BenchResult {
-  name: string;
-  lines: string[];
-}
+import type { BenchResult, Row } from './report.ts';
+export type { BenchResult };
 
 /** Real CPU-like profiles of several runtimes, for a realistic number of distinct stacks. */
 const SOURCES = [
@@ -133,6 +131,7 @@ export async function benchQuery(): Promise<BenchResult> {
   const bases = SOURCES.map((f) => asCpu(decodePprof(corpusFile(f))));
   const tmp = tempDir('hearth-bench-query-');
   const lines: string[] = [];
+  const rows: Row[] = [];
   const logger = pino({ level: 'silent' });
   const store = await acquireStore({ path: join(tmp.dir, 'data'), database: 'bench', retentionDays: 0 }, logger);
   try {
@@ -191,6 +190,12 @@ export async function benchQuery(): Promise<BenchResult> {
       const fast = await timeQuery(store, sel, true);
       const raw = await timeQuery(store, sel, false);
       if (fast.total !== raw.total) lines.push(`  MISMATCH: rollups total ${fast.total} != raw total ${raw.total}`);
+      rows.push(
+        sc.hours === 1
+          ? { figure: `flame graph, ${sc.name}`, measured: `p50 ${fast.p50.toFixed(0)} ms, p99 ${fast.p99.toFixed(0)} ms`, baseline: `raw rows only p50 ${raw.p50.toFixed(0)} ms`, target: 'p50 < 150 ms, p99 < 300 ms', met: fast.p50 < 150 && fast.p99 < 300 }
+          : { figure: `flame graph, ${sc.name}`, measured: `p50 ${fast.p50.toFixed(0)} ms`, baseline: `raw rows only p50 ${raw.p50.toFixed(0)} ms`, target: 'p50 < 100 ms', met: fast.p50 < 100 },
+      );
+      rows.push({ figure: `rollups total = raw total, ${sc.name}`, measured: String(fast.total), baseline: `raw ${raw.total}`, target: 'equal', met: fast.total === raw.total });
       lines.push(`  flame graph (max_nodes 8192, ${fast.stacks} unique stacks): p50 ${fast.p50.toFixed(1)} ms, p99 ${fast.p99.toFixed(1)} ms over ${ROUNDS} rounds; reads ${plan.map((p) => p.source).join(' + ')}`);
       lines.push(`  same query on raw rows only: p50 ${raw.p50.toFixed(1)} ms, p99 ${raw.p99.toFixed(1)} ms`);
       const target = sc.hours === 1 ? 'target p50 < 150 ms' : 'target < 1000 ms';
@@ -232,11 +237,13 @@ export async function benchQuery(): Promise<BenchResult> {
     report('as written', await onDisk());
     for (const [t] of await onDisk()) await store.connection.client.command({ query: `OPTIMIZE TABLE ${store.schema.table(t)} FINAL` }).catch(() => {});
     report('after merges (OPTIMIZE FINAL)', await onDisk());
+    const merged = (await onDisk()).reduce((a, [, b]) => a + b, 0);
+    rows.push({ figure: 'bytes on disk / gzipped pprof', measured: `${((100 * merged) / gzBytes).toFixed(1)}% (after merges)`, baseline: `${(gzBytes / 1e6).toFixed(1)} MB gzipped pprof`, target: '≤ 5%', met: merged <= 0.05 * gzBytes });
   } finally {
     await store.release();
     tmp.remove();
   }
-  return { name: 'query', lines };
+  return { name: 'query', lines, rows };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {

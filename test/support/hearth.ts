@@ -50,10 +50,10 @@ service:
 ${extra}`;
 }
 
-export async function startHearth(configText: string, dir: string, env: Record<string, string> = {}): Promise<HearthProcess> {
+export async function startHearth(configText: string, dir: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<HearthProcess> {
   const configFile = join(dir, `pipelines-${Date.now()}-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(configFile, configText);
-  const child = spawn(process.execPath, ['--import', tsxLoader, join(root, 'bin/hearth.ts'), 'start', '--config', configFile], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', tsxLoader, join(root, 'bin/hearth.ts'), 'start', '--config', configFile], {
     cwd: dir,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
