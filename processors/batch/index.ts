@@ -2,13 +2,16 @@
  * The `batch` processor, with the OpenTelemetry Collector's keys: groups small batches so that
  * exporters send fewer, larger messages and inserts. Unlike the Collector's, it does not answer
  * the caller when it takes a batch: each caller waits until the group holding its batch is
- * durable downstream, so a client's 2xx still means stored.
+ * durable downstream, so a client's 2xx still means stored. The grouping is an rxjs stream:
+ * groupBy on the metadata, then bufferTime with a size cap, which is the Collector's
+ * "send_batch_size or timeout, whichever comes first".
  */
 import { z } from 'zod';
 import type { Batch } from '../../core/model.ts';
 import type { Downstream, Processor, ProcessorFactory } from '../../core/component.ts';
 import { counter, gauge, histogram } from '../../core/metrics.ts';
 import { parseDuration } from '../../core/duration.ts';
+import { Subject, bufferTime, debounceTime, filter, groupBy, mergeMap, tap } from 'rxjs';
 
 export interface BatchProcessorConfig {
   send_batch_size: number;
@@ -46,15 +49,11 @@ export function defaultConfig(): BatchProcessorConfig {
 }
 
 interface Waiting {
+  key: string;
   batch: Batch;
+  next: Downstream<Batch>;
   resolve: () => void;
   reject: (e: unknown) => void;
-}
-
-interface Group {
-  items: Waiting[];
-  next: Downstream<Batch>;
-  timer?: NodeJS.Timeout;
 }
 
 /** The value a metadata key takes for a batch: the tenant, or a series label. */
@@ -75,31 +74,59 @@ export const factory: ProcessorFactory<BatchProcessorConfig> = {
     const sizes = histogram(settings.metrics, 'hearth_processor_batch_send_size', 'Batches per group handed on.', ['processor'], [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096]);
     const triggers = counter(settings.metrics, 'hearth_processor_batch_sends_total', 'Groups handed on, by what sent them: size, timeout or shutdown.', ['processor', 'trigger']);
     const held = gauge(settings.metrics, 'hearth_processor_batch_held', 'Batches held, waiting for their group to be sent.', ['processor']);
-    const groups = new Map<string, Group>();
+    const maxChunk = config.send_batch_max_size || Number.POSITIVE_INFINITY;
+    // Metadata combinations seen recently; beyond the limit, new ones share one group rather
+    // than grow memory and timers without bound.
+    const keys = new Set<string>();
+    const sending = new Set<Promise<void>>();
     let holding = 0;
     let flushing = false;
 
-    const send = (key: string, trigger: 'size' | 'timeout' | 'shutdown'): Promise<void> => {
-      const g = groups.get(key);
-      if (!g || !g.items.length) return Promise.resolve();
-      groups.delete(key);
-      if (g.timer) clearTimeout(g.timer);
-      holding -= g.items.length;
+    const send = (items: Waiting[], trigger: 'size' | 'timeout' | 'shutdown'): void => {
+      holding -= items.length;
       held.set(labels, holding);
-      const max = config.send_batch_max_size || Infinity;
-      const sent: Promise<void>[] = [];
-      for (let i = 0; i < g.items.length; i += max === Infinity ? g.items.length : max) {
-        const chunk = g.items.slice(i, i + (max === Infinity ? g.items.length : max));
+      for (let i = 0; i < items.length; i += Math.min(maxChunk, items.length)) {
+        const chunk = items.slice(i, i + Math.min(maxChunk, items.length));
         sizes.observe(labels, chunk.length);
         triggers.inc({ ...labels, trigger });
-        sent.push(
-          g.next(chunk.map((w) => w.batch)).then(
-            () => chunk.forEach((w) => w.resolve()),
-            (e) => chunk.forEach((w) => w.reject(e)),
-          ),
+        const sent = chunk[0].next(chunk.map((w) => w.batch)).then(
+          () => chunk.forEach((w) => w.resolve()),
+          (e) => chunk.forEach((w) => w.reject(e)),
         );
+        sending.add(sent);
+        void sent.finally(() => sending.delete(sent));
       }
-      return Promise.all(sent).then(() => {});
+    };
+
+    // One stream of held batches, split by metadata; each group is sent when it reaches
+    // send_batch_size or when its timeout passes, whichever comes first. A group idle for a
+    // while completes, so that quiet metadata combinations keep no timer running.
+    const input = new Subject<Waiting>();
+    const idleMs = Math.max(10 * timeoutMs, 1_000);
+    const subscription = input
+      .pipe(
+        groupBy((w) => w.key, {
+          duration: (group) =>
+            group.pipe(
+              debounceTime(idleMs),
+              tap(() => keys.delete(group.key)),
+            ),
+        }),
+        mergeMap((group) =>
+          group.pipe(
+            bufferTime(timeoutMs, null, config.send_batch_size),
+            filter((items) => items.length > 0),
+          ),
+        ),
+      )
+      .subscribe((items) => send(items, flushing ? 'shutdown' : items.length >= config.send_batch_size ? 'size' : 'timeout'));
+
+    const flushAll = async (): Promise<void> => {
+      flushing = true;
+      // Completing the stream emits every partly filled group at once.
+      input.complete();
+      subscription.unsubscribe();
+      await Promise.allSettled([...sending]);
     };
 
     return {
@@ -110,30 +137,20 @@ export const factory: ProcessorFactory<BatchProcessorConfig> = {
       hold(batch, next, accepted) {
         if (flushing) return next([batch]);
         let key = config.metadata_keys.map((k) => metadataValue(batch, k)).join('\u0000');
-        // Beyond the limit, further metadata combinations share one group rather than grow without bound.
-        if (!groups.has(key) && groups.size >= config.metadata_cardinality_limit) key = '\u0001overflow';
-        let g = groups.get(key);
-        if (!g) {
-          g = { items: [], next };
-          groups.set(key, g);
+        if (!keys.has(key)) {
+          if (keys.size >= config.metadata_cardinality_limit) key = '\u0001overflow';
+          else keys.add(key);
         }
-        const group = g;
-        const done = new Promise<void>((resolve, reject) => group.items.push({ batch, resolve, reject }));
-        holding++;
-        held.set(labels, holding);
+        const done = new Promise<void>((resolve, reject) => {
+          holding++;
+          held.set(labels, holding);
+          input.next({ key, batch, next, resolve, reject });
+        });
         accepted();
-        if (group.items.length >= config.send_batch_size) void send(key, 'size');
-        else group.timer ??= setTimeout(() => void send(key, 'timeout'), timeoutMs);
         return done;
       },
-      async flush() {
-        flushing = true;
-        await Promise.allSettled([...groups.keys()].map((k) => send(k, 'shutdown')));
-      },
-      async shutdown() {
-        flushing = true;
-        await Promise.allSettled([...groups.keys()].map((k) => send(k, 'shutdown')));
-      },
+      flush: flushAll,
+      shutdown: flushAll,
     };
   },
 };
