@@ -555,12 +555,13 @@ describe('config resolution', () => {
       .register(fake('receiver', 'otlp', z.object({}).passthrough(), () => ({}), ['profiles', 'traces']))
       .register(fake('processor', 'relabel', z.object({}).passthrough(), () => ({})))
       .register(fake('processor', 'spanlink', z.object({}).passthrough(), () => ({})))
+      .register(fake('processor', 'memory_limiter', z.object({}).passthrough(), () => ({}), ['profiles', 'traces']))
       .register(fake('exporter', 'clickhouse', z.object({}).passthrough(), () => ({}), ['profiles', 'traces']))
       .register(fake('extension', 'api', z.object({}).passthrough(), () => ({})));
     const cfg = parseConfig(text, 'pipelines.yaml', reg, {});
     assert.deepEqual(cfg.pipelines, [
-      { id: 'profiles', signal: 'profiles', receivers: ['pyroscope', 'otlp'], processors: ['relabel', 'spanlink'], exporters: ['clickhouse'] },
-      { id: 'traces', signal: 'traces', receivers: ['otlp'], processors: [], exporters: ['clickhouse'] },
+      { id: 'profiles', signal: 'profiles', receivers: ['pyroscope', 'otlp'], processors: ['memory_limiter', 'relabel', 'spanlink'], exporters: ['clickhouse'] },
+      { id: 'traces', signal: 'traces', receivers: ['otlp'], processors: ['memory_limiter'], exporters: ['clickhouse'] },
     ]);
     assert.deepEqual(cfg.exporters.get('clickhouse')!.config, { path: './data' });
     assert.deepEqual(cfg.service.extensions, ['api']);

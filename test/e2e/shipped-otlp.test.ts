@@ -54,6 +54,9 @@ test('the shipped config declares OTLP on the Collector ports, with profiles and
   assert.ok(doc.service.pipelines.profiles.receivers.includes('otlp'));
   assert.ok(doc.service.pipelines.profiles.processors.includes('spanlink'));
   assert.deepEqual(doc.service.pipelines.traces.receivers, ['otlp']);
+  // The Collector's advice: memory_limiter first in every pipeline.
+  assert.equal(doc.service.pipelines.profiles.processors[0], 'memory_limiter');
+  assert.equal(doc.service.pipelines.traces.processors[0], 'memory_limiter');
 });
 
 test('an SDK trace over OTLP and a span-labelled pprof meet in the trace API', async () => {
