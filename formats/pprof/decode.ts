@@ -226,6 +226,7 @@ class PprofDecoder {
   private readonly labelSets: Labels[] = [{}];
   private readonly labelSetIdx = new Map<string, number>();
   private labelBuf: Int32Array;
+  private plainBuf: Int32Array;
 
   constructor(buf: Uint8Array) {
     this.buf = buf;
@@ -245,6 +246,7 @@ class PprofDecoder {
     this.nameSlots = scratch.i32('nameSlots', 4096).fill(0, 0, 4096);
     this.nameMask = 2047;
     this.labelBuf = scratch.i32('labelBuf', 64);
+    this.plainBuf = scratch.i32('labelPlain', 128);
   }
 
   decode(): Profile {
@@ -930,8 +932,11 @@ class PprofDecoder {
 
   private applyLabels(sample: Sample, n: number): void {
     const buf = this.labelBuf;
-    // [canonical key, canonical value, key string index, value string index, position]
-    const plain: number[][] = [];
+    // Per sample, the plain labels as [canonical key, canonical value, key string index, value
+    // string index] in a reused scratch array: no allocation per sample but the set's key.
+    if (this.plainBuf.length < 4 * n) this.plainBuf = scratch.grow('labelPlain', this.plainBuf, 0, 4 * n);
+    const plain = this.plainBuf;
+    let m = 0;
     for (let j = 0; j < n; j++) {
       const k = buf[2 * j];
       const v = buf[2 * j + 1];
@@ -947,22 +952,34 @@ class PprofDecoder {
         const id = normalizeTraceId(this.str(v));
         if (id !== undefined) sample.traceId = id;
       } else {
-        plain.push([this.labelCanonOf(k), this.labelCanonOf(v), k, v, j]);
+        // Insertion in key order, after every equal key: ordered by key, then by position, so
+        // that the last of duplicate keys wins deterministically.
+        const ck = this.labelCanonOf(k);
+        let at = m;
+        while (at > 0 && plain[4 * (at - 1)] > ck) {
+          plain.copyWithin(4 * at, 4 * (at - 1), 4 * at);
+          at--;
+        }
+        plain[4 * at] = ck;
+        plain[4 * at + 1] = this.labelCanonOf(v);
+        plain[4 * at + 2] = k;
+        plain[4 * at + 3] = v;
+        m++;
       }
     }
-    if (plain.length === 0) return;
-    // Sort by key, then by position, so that the last of duplicate keys wins deterministically.
-    if (plain.length > 1) plain.sort((a, b) => a[0] - b[0] || a[4] - b[4]);
+    if (m === 0) return;
     let key = '';
-    const kept: number[][] = [];
-    for (let j = 0; j < plain.length; j++) {
-      if (j + 1 < plain.length && plain[j + 1][0] === plain[j][0]) continue;
-      kept.push(plain[j]);
-      key += `${plain[j][0]}=${plain[j][1]},`;
+    for (let j = 0; j < m; j++) {
+      if (j + 1 < m && plain[4 * (j + 1)] === plain[4 * j]) continue;
+      key += `${plain[4 * j]}=${plain[4 * j + 1]},`;
     }
     let set = this.labelSetIdx.get(key);
     if (set === undefined) {
-      const entries = kept.map((p) => [this.str(p[2]), this.str(p[3])] as const);
+      const entries: Array<readonly [string, string]> = [];
+      for (let j = 0; j < m; j++) {
+        if (j + 1 < m && plain[4 * (j + 1)] === plain[4 * j]) continue;
+        entries.push([this.str(plain[4 * j + 2]), this.str(plain[4 * j + 3])]);
+      }
       entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
       const labels: Labels = {};
       for (const [k, v] of entries) {
