@@ -36,6 +36,8 @@ const CONCURRENCY = 256;
 export type { BenchResult };
 
 const CPU = 'process_cpu:cpu:nanoseconds:cpu:nanoseconds';
+/** Freshness probes running beside the load. */
+const PROBES = 4;
 const tsx = ['--import', import.meta.resolve('tsx')];
 
 export async function loadGenerator(url: string, bodies: Buffer[], seconds: number, concurrency: number): Promise<{ ok: number; failed: number; elapsed: number; okByBody: number[] }> {
@@ -189,7 +191,8 @@ export async function benchIngest(seconds = 20): Promise<BenchResult> {
       warm = await loadGenerator(url, bodies, 2, 16); // warm-up
       const peak = rssPeak(hearth.child.pid!);
       const load = loadGenerator(url, bodies, seconds, CONCURRENCY);
-      const fresh = await probeUntil(url, bodies[0], load);
+      // A few probes at once: each waits behind the load's queue, and one alone gives too few figures.
+      const fresh = (await Promise.all(Array.from({ length: PROBES }, () => probeUntil(url, bodies[0], load)))).flat();
       r = await load;
       const peakRss = peak.stop();
       const rate = r.ok / r.elapsed;
@@ -235,6 +238,7 @@ export async function benchIngest(seconds = 20): Promise<BenchResult> {
     rows.push({ figure: 'stored totals = acknowledged (ingest)', measured: `${got}`, baseline: `acknowledged ${expected}`, target: 'equal', met: ok });
     if (profDir) {
       const fresh = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile') && !profilesBefore.has(f));
+      // One file per thread: the main thread's, and the module loader's worker (startup only).
       for (const f of fresh) lines.push(`Hearth CPU profile ${f}, top functions by self time:`, ...topFunctions(join(profDir, f), 20).map((l) => `  ${l}`));
     }
   } finally {
