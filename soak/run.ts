@@ -37,7 +37,7 @@ async function pushOne(): Promise<void> {
   const body = encodePprof(p);
   for (let attempt = 0; ; attempt++) {
     try {
-      const r = await fetch(`${hearth.url}/ingest?name=soak.cpu&format=pprof&from=${from}&until=${from + 1}`, { method: 'POST', body: new Blob([body as Uint8Array<ArrayBuffer>]) });
+      const r = await fetch(`${hearth.url}/ingest?name=soak&format=pprof&from=${from}&until=${from + 1}`, { method: 'POST', body: new Blob([body as Uint8Array<ArrayBuffer>]) });
       await r.arrayBuffer();
       if (r.status === 200) {
         acked += total;
