@@ -6,11 +6,7 @@
  *   hearth validate [--print] FILE check a config file and exit; --print shows it resolved
  */
 import { existsSync } from 'node:fs';
-import { builtinComponents } from '../components.ts';
-import { ConfigError, loadConfig } from '../core/config.ts';
-import { resolvedYaml } from '../core/config-print.ts';
-import { createLogger, LOG_FORMATS, type LogFormatSetting } from '../core/logging.ts';
-import { Service } from '../core/service.ts';
+import { LOG_FORMATS, type LogFormatSetting } from '../core/logging.ts';
 import { CLIENT_USAGE, isClientCommand, runClientCommand } from './commands/index.ts';
 
 const USAGE = `usage:
@@ -22,6 +18,9 @@ const USAGE = `usage:
                                  it resolved, with every default, as YAML`;
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+// The components, the config loader and the service are imported only by the commands that
+// need them: the client commands talk to a server over HTTP, and need not load every
+// component (and the embedded engine) just to start.
 
 /** The value of `--name VALUE` or `--name=VALUE` (or a short alias), if given. */
 function flag(args: string[], name: string, what: string, alias?: string): string | undefined {
@@ -50,8 +49,9 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
-function load(file: string) {
+async function load(file: string) {
   if (!existsSync(file)) fail(`${file}: no such config file`);
+  const [{ builtinComponents }, { ConfigError, loadConfig }] = await Promise.all([import('../components.ts'), import('../core/config.ts')]);
   try {
     return loadConfig(file, builtinComponents());
   } catch (e) {
@@ -63,7 +63,8 @@ function load(file: string) {
 async function start(args: string[]): Promise<void> {
   const format = oneOf<LogFormatSetting>('log-format', flag(args, 'log-format', 'json or pretty'), LOG_FORMATS);
   const level = oneOf('log-level', flag(args, 'log-level', 'a level'), LOG_LEVELS);
-  const config = load(configArg(args));
+  const config = await load(configArg(args));
+  const [{ createLogger }, { Service }] = await Promise.all([import('../core/logging.ts'), import('../core/service.ts')]);
   const logger = createLogger({ level: level ?? config.service.logLevel, format: format ?? config.service.logFormat });
   const service = new Service(config, { logger });
   let signals = 0;
@@ -99,8 +100,9 @@ async function main(argv: string[]): Promise<void> {
       const print = args.includes('--print');
       const file = args.find((a) => a !== '--print');
       if (!file) fail(USAGE);
-      const cfg = load(file);
+      const cfg = await load(file);
       if (print) {
+        const { resolvedYaml } = await import('../core/config-print.ts');
         process.stdout.write(resolvedYaml(cfg));
         return;
       }
