@@ -124,15 +124,26 @@ function speedscope(): string {
  * Makes an input file (or directory) the way its name says; unknown names fail the test. Returns
  * why the example cannot run here, when it needs something only the shared corpus has.
  */
-export function provide(dir: string, ref: string): string | undefined {
+/** A JFR recording (and the Java agent's labels for it) cannot be made here without a JVM: a real pair comes from the corpus. */
+function isJfrInput(ref: string): boolean {
+  const base = ref.split('/').filter(Boolean).pop() ?? ref;
+  return /\.jfr(\.gz)?$/.test(base) || /labels\.pb(\.gz)?$/.test(base);
+}
+
+/** Why an example cannot run on this machine, decided before its test starts; false when it can. */
+function unavailable(code: string): string | false {
+  if (!realCurl) return 'curl is not installed';
+  const jfr = inputsOf(code).find(isJfrInput);
+  if (jfr && CORPUS_SKIP) return `${jfr} comes from a JFR recording in the shared corpus: ${CORPUS_SKIP}`;
+  return false;
+}
+
+export function provide(dir: string, ref: string): void {
   const path = join(dir, ref);
-  if (existsSync(path)) return undefined;
+  if (existsSync(path)) return;
   mkdirSync(dirname(path), { recursive: true });
   const base = ref.split('/').filter(Boolean).pop() ?? ref;
-  if (/\.jfr(\.gz)?$/.test(base) || /labels\.pb(\.gz)?$/.test(base)) {
-    // A JFR recording (and the Java agent's labels for it) cannot be made here without a JVM:
-    // a real pair comes from the corpus.
-    if (CORPUS_SKIP) return `${ref} comes from a JFR recording in the shared corpus, which is absent`;
+  if (isJfrInput(ref)) {
     const data = corpusFile(base.includes('labels') ? 'grafana-jfr-parser/dump2.labels.pb.gz' : 'grafana-jfr-parser/dump2.jfr.gz');
     writeFileSync(path, base.endsWith('.gz') ? data : gunzipSync(data));
   } else if (base.endsWith('.trie')) writeFileSync(path, trie());
@@ -148,7 +159,6 @@ export function provide(dir: string, ref: string): string | undefined {
   } else {
     throw new Error(`a README example reads ${ref}; teach test/e2e/readme-examples.test.ts how to make it`);
   }
-  return undefined;
 }
 
 const examples = readmes(root).flatMap(examplesOf);
@@ -198,16 +208,13 @@ test('README examples are found in every README of the repository', () => {
  * Runs one example as printed (host:port rewritten) and lists what went wrong, if anything; a
  * string when it cannot run here.
  */
-async function problemsOf(code: string, workName: string): Promise<string[] | string> {
+async function problemsOf(code: string, workName: string): Promise<string[]> {
   const port = new URL(hearth.url).host;
   const printed = code.replace(/(https?:\/\/)(localhost|127\.0\.0\.1):\d+/g, `$1${port}`);
   // Each README gets its own working directory; its blocks run in order and share it.
   const cwd = join(tmp.dir, 'work', workName);
   mkdirSync(cwd, { recursive: true });
-  for (const ref of inputsOf(printed)) {
-    const missing = provide(cwd, ref);
-    if (missing) return missing;
-  }
+  for (const ref of inputsOf(printed)) provide(cwd, ref);
   const before = existsSync(curlLog) ? readFileSync(curlLog, 'utf8').split('\n').filter(Boolean).length : 0;
   const r = await runProgram('bash', ['-e', '-o', 'pipefail', '-c', printed], { cwd, env: { PATH: `${bin}:${process.env.PATH}`, HEARTH_URL: hearth.url } });
   const calls = existsSync(curlLog) ? readFileSync(curlLog, 'utf8').split('\n').filter(Boolean).slice(before) : [];
@@ -221,9 +228,8 @@ async function problemsOf(code: string, workName: string): Promise<string[] | st
 
 for (const ex of examples) {
   const name = `${relative(root, ex.file)}:${ex.line}`;
-  test(`README example ${name} runs as printed`, { skip: realCurl ? false : 'curl is not installed' }, async (t) => {
+  test(`README example ${name} runs as printed`, { skip: unavailable(ex.code) }, async () => {
     const problems = await problemsOf(ex.code, relative(root, ex.file).replace(/[/.]/g, '_'));
-    if (typeof problems === 'string') return t.skip(problems);
     assert.deepEqual(problems, [], `${name}:\n${problems.join('\n')}`);
   });
 }
@@ -231,7 +237,7 @@ for (const ex of examples) {
 test('the check fails the examples as they used to be printed', { skip: realCurl ? false : 'curl is not installed' }, async () => {
   // curl globbing {env=prod} away sends a name Hearth refuses.
   const glob = await problemsOf(`curl -X POST --data-binary @cpu.pprof 'http://localhost:4040/ingest?name=checkout{env=prod}&format=pprof'`, 'old');
-  assert.ok(Array.isArray(glob) && glob.some((p) => /^HTTP 4\d\d /m.test(p)), String(glob));
+  assert.ok(glob.some((p) => /^HTTP 4\d\d /m.test(p)), String(glob));
   // The render query without its matcher answers an empty flame graph.
   const render = await problemsOf(`curl 'http://localhost:4040/pyroscope/render?query=process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name="checkout"}&from=now-1h'`, 'old');
   assert.ok(render.length > 0, 'the old render example must be caught');

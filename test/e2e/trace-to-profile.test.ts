@@ -18,7 +18,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@o
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { QuerierService } from '../../gen/querier/v1/querier_pb.ts';
 import { samplesOf, selfFromLevels, selfWhere, sumWhere, type ReferenceSamples } from '../support/pprof-reference.ts';
-import { startHearth, tempDir, type HearthProcess } from '../support/hearth.ts';
+import { startHearth, tempDir, traceToProfileConfig, type HearthProcess } from '../support/hearth.ts';
 import { GO_SKIP, goProfiles, ingestPprof, tenantHeader, transportFor } from '../api/harness.ts';
 
 const TENANT = 'team-traces';
@@ -34,31 +34,6 @@ let traceId = '';
 let rootId = '';
 const childIds: string[] = [];
 
-function config(dataDir: string): string {
-  return `
-receivers:
-  pyroscope: {}
-  otlp:
-    protocols:
-      http: {}
-exporters:
-  clickhouse:
-    path: ${JSON.stringify(dataDir)}
-extensions:
-  api: {}
-service:
-  extensions: [api]
-  http:
-    endpoint: 127.0.0.1:0
-  pipelines:
-    profiles:
-      receivers: [pyroscope]
-      exporters: [clickhouse]
-    traces:
-      receivers: [otlp]
-      exporters: [clickhouse]
-`;
-}
 
 /** Sends spans with the SDK's OTLP exporter, retrying a failed export as an SDK's retry would. */
 async function exportSpans(exporter: OTLPTraceExporter, spans: ReadableSpan[]): Promise<void> {
@@ -78,7 +53,7 @@ async function getJson(path: string, tenant = TENANT): Promise<{ status: number;
 
 before(async () => {
   if (GO_SKIP) return;
-  hearth = await startHearth(config(join(tmp.dir, 'data')), tmp.dir);
+  hearth = await startHearth(traceToProfileConfig(join(tmp.dir, 'data')), tmp.dir);
   const recorded = new InMemorySpanExporter();
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'goapp-frontend' }),

@@ -50,6 +50,36 @@ service:
 ${extra}`;
 }
 
+/**
+ * Pyroscope ingest plus OTLP traces on the shared port, both into one store: what a test of
+ * trace-to-profile linking needs.
+ */
+export function traceToProfileConfig(dataDir: string): string {
+  return `
+receivers:
+  pyroscope: {}
+  otlp:
+    protocols:
+      http: {}
+exporters:
+  clickhouse:
+    path: ${JSON.stringify(dataDir)}
+extensions:
+  api: {}
+service:
+  extensions: [api]
+  http:
+    endpoint: 127.0.0.1:0
+  pipelines:
+    profiles:
+      receivers: [pyroscope]
+      exporters: [clickhouse]
+    traces:
+      receivers: [otlp]
+      exporters: [clickhouse]
+`;
+}
+
 export async function startHearth(configText: string, dir: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<HearthProcess> {
   const configFile = join(dir, `pipelines-${Date.now()}-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(configFile, configText);

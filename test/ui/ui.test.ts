@@ -13,7 +13,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { referenceOf, selfFromLevels } from '../support/pprof-reference.ts';
-import { startHearth, tempDir, type HearthProcess } from '../support/hearth.ts';
+import { startHearth, tempDir, traceToProfileConfig, type HearthProcess } from '../support/hearth.ts';
 import { GO_SKIP, goProfiles, ingestPprof } from '../api/harness.ts';
 import { CHROMIUM_SKIP, launch, pixelAt, rectsOf, screenshot, waitForGraph, watchedPage, type UiBrowser, type WatchedPage } from './browser.ts';
 
@@ -31,31 +31,6 @@ const traceId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 const rootSpan = '1000000000000001';
 const childSpans = ['2000000000000001', '2000000000000002', '2000000000000003'];
 
-function config(dataDir: string): string {
-  return `
-receivers:
-  pyroscope: {}
-  otlp:
-    protocols:
-      http: {}
-exporters:
-  clickhouse:
-    path: ${JSON.stringify(dataDir)}
-extensions:
-  api: {}
-service:
-  extensions: [api]
-  http:
-    endpoint: 127.0.0.1:0
-  pipelines:
-    profiles:
-      receivers: [pyroscope]
-      exporters: [clickhouse]
-    traces:
-      receivers: [otlp]
-      exporters: [clickhouse]
-`;
-}
 
 async function api(path: string, params: Record<string, string> = {}): Promise<{ status: number; body: any }> {
   const r = await fetch(`${hearth.url}${path}?${new URLSearchParams(params)}`, { headers: { 'X-Scope-OrgID': TENANT } });
@@ -106,7 +81,7 @@ async function postJson(path: string, body: unknown): Promise<void> {
 
 before(async () => {
   if (SKIP) return;
-  hearth = await startHearth(config(join(tmp.dir, 'data')), tmp.dir);
+  hearth = await startHearth(traceToProfileConfig(join(tmp.dir, 'data')), tmp.dir);
   // The same service at two loads: the render span's share grows from 1 in 7 to 6 in 12.
   for (const [load, shares] of [['low', '3,2,1'], ['high', '3,2,6']]) {
     const dir = join(tmp.dir, load);
