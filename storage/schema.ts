@@ -14,7 +14,10 @@
  * - spans: the spans of traces, keyed by (tenant, trace_id), kept as long as raw samples.
  *
  * Retention has three tiers, each with its own TTL: raw (samples, spans), 1m (samples_1m) and
- * 1h (samples_1h); the series index lives as long as the longest of them.
+ * 1h (samples_1h); the series index lives as long as the longest of them. Functions and stacks
+ * expire a day after the longest tier, counted from the day they were last written (last_seen):
+ * the writer writes each stack and function it uses again at least once per UTC day, so one
+ * that a stored sample still references is never older than that sample.
  */
 
 export interface SchemaOptions {
@@ -48,6 +51,16 @@ function longest(r: RetentionDays): number {
   return all.includes(0) ? 0 : Math.max(...all);
 }
 
+/**
+ * Days functions and stacks are kept after they were last written: one more than the longest
+ * tier, so that a stack rewritten today outlives every sample that may reference it, whatever
+ * the hour the last such sample was stamped at.
+ */
+function dictionaryDays(r: RetentionDays): number {
+  const days = longest(r);
+  return days === 0 ? 0 : days + 1;
+}
+
 interface TableDef {
   name: string;
   columns: string;
@@ -56,26 +69,39 @@ interface TableDef {
   orderBy: string;
   /** TTL expression on a Date/DateTime column, applied when retention is set. */
   ttlColumn?: string;
-  /** Whose retention applies; `index` is the longest of all tiers. */
-  tier?: Tier | 'index';
+  /**
+   * Whose retention applies; `index` is the longest of all tiers, `dictionary` one day more.
+   * Tiered tables are partitioned by day and drop whole parts; dictionary tables are not
+   * partitioned (one ID must collapse to one row), so their expired rows are deleted row by row.
+   */
+  tier?: Tier | 'index' | 'dictionary';
   settings?: string[];
   /** Sharding key of the Distributed table on a cluster. */
   shardBy: string;
 }
 
+/** The column that dates a function's or a stack's last write, for their TTL. */
+export const LAST_SEEN = 'last_seen Date DEFAULT today()';
+
 const TABLES: TableDef[] = [
   {
     name: 'functions',
-    columns: `id UInt64, name String CODEC(ZSTD(1))`,
+    // The writer names only id and name; last_seen takes the day of the insert, and the newest
+    // insert of an ID is the one a merge keeps.
+    columns: `id UInt64, name String CODEC(ZSTD(1)), ${LAST_SEEN}`,
     engine: 'ReplacingMergeTree',
     orderBy: 'id',
+    ttlColumn: 'last_seen',
+    tier: 'dictionary',
     shardBy: 'id',
   },
   {
     name: 'stacks',
-    columns: `id UInt64, frames Array(UInt64) CODEC(ZSTD(1))`,
+    columns: `id UInt64, frames Array(UInt64) CODEC(ZSTD(1)), ${LAST_SEEN}`,
     engine: 'ReplacingMergeTree',
     orderBy: 'id',
+    ttlColumn: 'last_seen',
+    tier: 'dictionary',
     shardBy: 'id',
   },
   {
@@ -228,8 +254,13 @@ export interface Schema {
   database: string;
   /** Days each tier is kept. */
   retention: RetentionDays;
-  /** Per table with a TTL: where it lives, its TTL column and the days it should keep (0: forever). */
-  ttls: Array<{ table: string; local: string; onCluster: string; column: string; days: number }>;
+  /**
+   * Per table with a TTL: where it lives, its TTL column, the days it should keep (0: forever)
+   * and whether expiry drops whole parts only (day-partitioned tables) or deletes rows.
+   */
+  ttls: Array<{ table: string; local: string; onCluster: string; column: string; days: number; dropPartsOnly: boolean }>;
+  /** Where each table lives (`_local` tables on a cluster) and its Distributed table, if any. */
+  placement(name: string): { local: string; distributed?: string; onCluster: string };
 }
 
 export function buildSchema(opts: SchemaOptions): Schema {
@@ -240,7 +271,9 @@ export function buildSchema(opts: SchemaOptions): Schema {
   const table = (n: string) => `${db}.${quoteIdent(n)}`;
 
   const retention = retentionOf(opts);
-  const ttlDays = (t: TableDef) => (t.tier === 'index' ? longest(retention) : t.tier ? retention[t.tier] : 0);
+  const ttlDays = (t: TableDef) =>
+    t.tier === 'index' ? longest(retention) : t.tier === 'dictionary' ? dictionaryDays(retention) : t.tier ? retention[t.tier] : 0;
+  const dropPartsOnly = (t: TableDef) => Boolean(t.partitionBy);
   const statements = [`CREATE DATABASE IF NOT EXISTS ${db}${onCluster} ENGINE = Atomic`];
   for (const t of TABLES) {
     const engine = clustered
@@ -251,7 +284,7 @@ export function buildSchema(opts: SchemaOptions): Schema {
     const days = ttlDays(t);
     if (days > 0 && t.ttlColumn) {
       ttl = `\nTTL ${t.ttlColumn} + INTERVAL ${days} DAY`;
-      settings.push('ttl_only_drop_parts = 1');
+      if (dropPartsOnly(t)) settings.push('ttl_only_drop_parts = 1');
     }
     statements.push(
       `CREATE TABLE IF NOT EXISTS ${local(t.name)}${onCluster} (${t.columns}\n)\nENGINE = ${engine}` +
@@ -284,8 +317,10 @@ export function buildSchema(opts: SchemaOptions): Schema {
     onCluster,
     column: t.ttlColumn!,
     days: ttlDays(t),
+    dropPartsOnly: dropPartsOnly(t),
   }));
-  return { statements, table, inOp: clustered ? 'GLOBAL IN' : 'IN', database: opts.database, retention, ttls };
+  const placement = (n: string) => ({ local: local(n), distributed: clustered ? table(n) : undefined, onCluster });
+  return { statements, table, inOp: clustered ? 'GLOBAL IN' : 'IN', database: opts.database, retention, ttls, placement };
 }
 
 export function quoteIdent(name: string): string {

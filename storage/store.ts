@@ -8,7 +8,7 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { connect, type Connection, type ConnectionOptions } from './connection.ts';
-import { buildSchema, quoteIdent, type RetentionDays, type Schema } from './schema.ts';
+import { buildSchema, LAST_SEEN, quoteIdent, type RetentionDays, type Schema } from './schema.ts';
 import { Writer, type WriterOptions } from './writer.ts';
 import { QueryEngine } from './query.ts';
 import { ttlDaysByTable } from './ttl.ts';
@@ -30,12 +30,25 @@ export interface Store {
 }
 
 /** Each entry is a schema version; appending a step is how the schema evolves. */
-const MIGRATIONS: Array<(schema: Schema) => string[]> = [
+export const MIGRATIONS: Array<(schema: Schema) => string[]> = [
   (schema) => schema.statements,
   // v2 adds the rollup tables and views; every statement is idempotent, so all are run again.
   (schema) => schema.statements,
   // v3 adds the spans table.
   (schema) => schema.statements,
+  // v4 dates functions and stacks by their last write, so that they can expire (their TTL is set
+  // by reconcileRetention like every other). Rows already stored get the day of the migration
+  // written into their parts: a DEFAULT left unmaterialized is computed anew at every read,
+  // would always be today, and would never expire.
+  (schema) =>
+    ['functions', 'stacks'].flatMap((name) => {
+      const p = schema.placement(name);
+      return [
+        `ALTER TABLE ${p.local}${p.onCluster} ADD COLUMN IF NOT EXISTS ${LAST_SEEN}`,
+        ...(p.distributed ? [`ALTER TABLE ${p.distributed}${p.onCluster} ADD COLUMN IF NOT EXISTS ${LAST_SEEN}`] : []),
+        `ALTER TABLE ${p.local}${p.onCluster} MATERIALIZE COLUMN last_seen`,
+      ];
+    }),
 ];
 
 async function migrate(conn: Connection, schema: Schema, database: string, cluster: string | undefined, logger: Logger): Promise<void> {
@@ -71,7 +84,7 @@ async function reconcileRetention(conn: Connection, schema: Schema, logger: Logg
     if (t.days === 0) {
       await conn.client.command({ query: `ALTER TABLE ${t.local}${t.onCluster} REMOVE TTL` });
     } else {
-      await conn.client.command({ query: `ALTER TABLE ${t.local}${t.onCluster} MODIFY SETTING ttl_only_drop_parts = 1` });
+      if (t.dropPartsOnly) await conn.client.command({ query: `ALTER TABLE ${t.local}${t.onCluster} MODIFY SETTING ttl_only_drop_parts = 1` });
       await conn.client.command({ query: `ALTER TABLE ${t.local}${t.onCluster} MODIFY TTL ${t.column} + INTERVAL ${t.days} DAY` });
     }
     logger.info({ table: t.table, fromDays: have, toDays: t.days }, 'retention changed');
