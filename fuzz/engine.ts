@@ -11,6 +11,7 @@ import { DICTIONARY, SEEDS } from './seeds.ts';
 import { DECODERS } from './decoders.ts';
 import { HTTP_TARGETS } from './http-targets.ts';
 import { mutate, Rng } from './mutate.ts';
+import { isRetryable, RETRY_ATTEMPTS, send } from './http-send.ts';
 
 export const HANG_MS = 2_000;
 const REGRESSIONS = fileURLToPath(new URL('./regressions/', import.meta.url));
@@ -23,9 +24,22 @@ export interface Report {
   hangs: number;
   /** 5xx answers other than a retryable 503. */
   serverErrors: number;
-  /** 503s and 429s: load shedding, not failures. */
+  /** 429/503 answers sent again after their Retry-After (load shedding, not failures). */
   retryable: number;
   examples: string[];
+}
+
+export interface HttpReport extends Report {
+  /** 2xx answers. */
+  accepted: number;
+  /** Inputs still answered 429/503 after every retry: neither a refusal nor a failure. */
+  retryGaveUp: number;
+  /** Slower than HANG_MS during the run, not yet sent again alone. */
+  slow: Array<{ input: Uint8Array; firstMs: number; status: number }>;
+  /** Slow inputs past what the re-check holds: reported, neither re-checked nor counted as hangs. */
+  slowDropped: number;
+  /** Slow inputs sent again alone. */
+  rechecked: number;
 }
 
 export const DECODER_TARGETS = Object.keys(DECODERS);
@@ -40,14 +54,15 @@ const MAX_KEPT_PER_RUN = 10;
 const keptThisRun = new Map<string, number>();
 
 /** Keeps an input that crashed or hung, under its content hash, for the replay test. */
-function keep(target: string, input: Uint8Array): void {
+function keep(target: string, input: Uint8Array): string | undefined {
   const n = keptThisRun.get(target) ?? 0;
-  if (n >= MAX_KEPT_PER_RUN) return;
+  if (n >= MAX_KEPT_PER_RUN) return undefined;
   keptThisRun.set(target, n + 1);
   const dir = join(REGRESSIONS, target);
   mkdirSync(dir, { recursive: true });
   const name = createHash('sha1').update(input).digest('hex').slice(0, 16);
   writeFileSync(join(dir, `${name}.bin`), input);
+  return `${target}/${name}.bin`;
 }
 
 export function regressionInputs(target: string): Uint8Array[] {
@@ -142,10 +157,24 @@ export async function fuzzDecoder(target: string, count: number, seed = 1, opts:
   return r;
 }
 
-export async function fuzzHttp(target: string, baseUrl: string, count: number, seed = 1, opts: { keepFailures?: boolean; concurrency?: number } = {}): Promise<Report> {
+export interface HttpRunOptions {
+  keepFailures?: boolean;
+  /** Requests in flight at once for this target. */
+  concurrency?: number;
+}
+
+/** Inputs answered slower than HANG_MS during the run, waiting to be sent again alone. */
+const MAX_SLOW_KEPT = 1_000;
+
+/**
+ * Sends mutated inputs to one route with `concurrency` requests in flight. An answer slower than
+ * HANG_MS is only noted here: under load a sound commit can take that long, so recheckSlow()
+ * decides once the run is quiet.
+ */
+export async function fuzzHttp(target: string, baseUrl: string, count: number, seed = 1, opts: HttpRunOptions = {}): Promise<HttpReport> {
   const t = HTTP_TARGETS[target];
   const seeds = t.seeds();
-  const r = newReport(target);
+  const r: HttpReport = { ...newReport(target), accepted: 0, retryGaveUp: 0, slow: [], slowDropped: 0, rechecked: 0 };
   const inputs = inputsFor(seeds, count, seed, regressionInputs(target));
   const worker = async () => {
     for (;;) {
@@ -153,32 +182,26 @@ export async function fuzzHttp(target: string, baseUrl: string, count: number, s
       if (next.done) return;
       const input = next.value;
       r.inputs++;
-      const body = t.wrap ? t.wrap(input) : input;
-      const started = Date.now();
-      let status = 0;
-      let text = '';
-      try {
-        const res = await fetch(baseUrl + t.path, { method: 'POST', headers: t.headers, body: new Blob([body as Uint8Array<ArrayBuffer>]), signal: AbortSignal.timeout(30_000) });
-        status = res.status;
-        text = await res.text();
-      } catch (err) {
-        text = (err as Error).message;
-      }
-      const ms = Date.now() - started;
+      const out = await send(baseUrl + t.path, t.headers, t.wrap ? t.wrap(input) : input);
+      r.retryable += out.retried;
       let failed = '';
-      if (status === 0) failed = `no answer: ${text}`;
-      else if (status === 503 || status === 429) r.retryable++;
-      else if (status >= 500) failed = `${status} ${text.slice(0, 200)}`;
-      else if (status >= 400) r.refused++;
-      if (failed) r.serverErrors++;
-      if (ms > HANG_MS) {
-        r.hangs++;
-        failed ||= `answered ${status} after ${ms} ms`;
+      if (out.status === 0) {
+        r.crashes++;
+        failed = `no answer: ${out.text}`;
+      } else if (isRetryable(out.status)) r.retryGaveUp++;
+      else if (out.status >= 500) {
+        r.serverErrors++;
+        failed = `${out.status} ${out.text.slice(0, 300)}`;
+      } else if (out.status >= 400) r.refused++;
+      else r.accepted++;
+      if (out.slowestMs > HANG_MS) {
+        if (r.slow.length < MAX_SLOW_KEPT) r.slow.push({ input, firstMs: Math.round(out.slowestMs), status: out.status });
+        else r.slowDropped++;
       }
       if (failed) {
-        if (r.examples.length < 5) r.examples.push(failed);
         // A seed is a corpus file or a generated input, never a regression case of its own.
-        if (opts.keepFailures !== false && !seeds.includes(input)) keep(target, input);
+        const kept = opts.keepFailures !== false && !seeds.includes(input) ? keep(target, input) : undefined;
+        if (r.examples.length < 5) r.examples.push(`${failed}${kept ? ` [kept as ${kept}]` : ''}`);
       }
     }
   };
@@ -186,7 +209,36 @@ export async function fuzzHttp(target: string, baseUrl: string, count: number, s
   return r;
 }
 
+/**
+ * Sends every input that was slow during the run again, one at a time, and counts a hang only
+ * when it is slow again: then it is kept as a regression case. Call it when nothing else is being
+ * sent to the server.
+ */
+export async function recheckSlow(r: HttpReport, baseUrl: string, opts: { keepFailures?: boolean } = {}): Promise<HttpReport> {
+  const t = HTTP_TARGETS[r.target];
+  const seeds = t.seeds();
+  for (const s of r.slow) {
+    const out = await send(baseUrl + t.path, t.headers, t.wrap ? t.wrap(s.input) : s.input);
+    r.rechecked++;
+    if (out.slowestMs <= HANG_MS) continue;
+    r.hangs++;
+    const kept = opts.keepFailures !== false && !seeds.some((x) => Buffer.compare(x, s.input) === 0) ? keep(r.target, s.input) : undefined;
+    if (r.examples.length < 5) r.examples.push(`slow twice: ${s.firstMs} ms then ${Math.round(out.slowestMs)} ms alone, answered ${out.status}, ${s.input.length} bytes${kept ? ` [kept as ${kept}]` : ''}`);
+  }
+  r.slow = [];
+  return r;
+}
+function isHttpReport(r: Report): r is HttpReport {
+  return 'accepted' in r;
+}
+
 export function formatReport(r: Report): string {
   const extra = r.examples.length ? `\n    ${r.examples.join('\n    ')}` : '';
-  return `${r.target}: ${r.inputs} inputs, ${r.refused} refused, ${r.crashes} crashes, ${r.hangs} hangs > ${HANG_MS} ms, ${r.serverErrors} 5xx, ${r.retryable} 429/503${extra}`;
+  if (!isHttpReport(r)) return `${r.target}: ${r.inputs} inputs, ${r.refused} refused, ${r.crashes} crashes, ${r.hangs} hangs > ${HANG_MS} ms${extra}`;
+  const gaveUp = r.retryGaveUp ? `, ${r.retryGaveUp} still 429/503 after ${RETRY_ATTEMPTS} attempts` : '';
+  const dropped = r.slowDropped ? `, ${r.slowDropped} more slow not re-checked` : '';
+  return (
+    `${r.target}: ${r.inputs} inputs, ${r.refused} refused (4xx), ${r.accepted} 2xx, ${r.crashes} crashes, ` +
+    `${r.hangs} hangs > ${HANG_MS} ms (${r.rechecked} slow re-sent alone${dropped}), ${r.serverErrors} 5xx, ${r.retryable} 429/503 retried${gaveUp}${extra}`
+  );
 }

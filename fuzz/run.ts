@@ -1,12 +1,28 @@
 /**
  * `npm run fuzz -- --target NAME --count N [--seed S]`: NAME is a decoder or http-* target, or
- * `all`, `decoders` or `http`. HTTP targets run against a Hearth started for the run.
+ * `all`, `decoders` or `http`, or a comma-separated list. HTTP targets run against Hearth
+ * processes started for the run; see README.md for the options that make long runs fast.
  */
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ALL_TARGETS, DECODER_TARGETS, formatReport, fuzzDecoder, fuzzHttp, isHttpTarget, type Report } from './engine.ts';
-import { fuzzHearth } from './hearth.ts';
+import { ALL_TARGETS, DECODER_TARGETS, formatReport, fuzzDecoder, fuzzHttp, isHttpTarget, recheckSlow, type HttpReport, type Report } from './engine.ts';
+import { fuzzHearth, type FuzzHearth } from './hearth.ts';
 
-const { values } = parseArgs({ options: { target: { type: 'string', default: 'all' }, count: { type: 'string', default: '1000' }, seed: { type: 'string', default: '1' } } });
+const { values } = parseArgs({
+  options: {
+    target: { type: 'string', default: 'all' },
+    count: { type: 'string', default: '1000' },
+    seed: { type: 'string', default: '1' },
+    concurrency: { type: 'string', default: '32' },
+    parallel: { type: 'string', default: '1' },
+    hearths: { type: 'string', default: '1' },
+    'flush-ms': { type: 'string', default: '50' },
+    'log-level': { type: 'string', default: 'info' },
+    results: { type: 'string' },
+    'server-log': { type: 'string' },
+    'cpu-prof': { type: 'string' },
+  },
+});
 const count = Number(values.count);
 const seed = Number(values.seed);
 const groups: Record<string, string[]> = { all: ALL_TARGETS, decoders: DECODER_TARGETS, http: ALL_TARGETS.filter(isHttpTarget) };
@@ -18,24 +34,59 @@ if (unknown.length) {
 }
 
 const reports: Report[] = [];
-const http = targets.filter(isHttpTarget);
+const seconds: Record<string, number> = {};
+const record = (r: Report, ms: number) => {
+  seconds[r.target] = Math.round(ms / 1000);
+  if (values.results) appendFileSync(values.results, JSON.stringify({ ...r, slow: undefined, seed, count, seconds: seconds[r.target], at: new Date().toISOString() }) + '\n');
+};
+
 for (const t of targets.filter((x) => !isHttpTarget(x))) {
   const started = Date.now();
   const r = await fuzzDecoder(t, count, seed);
   reports.push(r);
-  console.log(`${formatReport(r)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  record(r, Date.now() - started);
+  console.log(`${formatReport(r)} (${seconds[t]} s)`);
 }
+
+const http = targets.filter(isHttpTarget);
 if (http.length) {
-  const hearth = await fuzzHearth();
+  const hearthOpts = {
+    flushIntervalMs: Number(values['flush-ms']),
+    logLevel: values['log-level'],
+    nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [],
+  };
+  const hearths: FuzzHearth[] = await Promise.all(Array.from({ length: Math.max(1, Number(values.hearths)) }, () => fuzzHearth(hearthOpts)));
   try {
-    for (const t of http) {
+    // Several targets at once, spread over the Hearth processes; each target keeps its own Hearth for its re-check.
+    const queue = [...http];
+    const ran: Array<{ r: HttpReport; hearth: FuzzHearth; sentMs: number }> = [];
+    let next = 0;
+    const lane = async () => {
+      for (let t = queue.shift(); t; t = queue.shift()) {
+        const hearth = hearths[next++ % hearths.length];
+        const started = Date.now();
+        const r = await fuzzHttp(t, hearth.url, count, seed, { concurrency: Number(values.concurrency) });
+        const sentMs = Date.now() - started;
+        console.log(`${t}: sent ${r.inputs} in ${Math.round(sentMs / 1000)} s, ${r.slow.length + r.slowDropped} slow to re-check`);
+        ran.push({ r, hearth, sentMs });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Number(values.parallel)) }, lane));
+    // Only now is nothing else being sent: a slow input is sent again alone, and only a second slow answer is a hang.
+    for (const { r, hearth, sentMs } of ran) {
       const started = Date.now();
-      const r = await fuzzHttp(t, hearth.url, count, seed);
+      await recheckSlow(r, hearth.url);
       reports.push(r);
-      console.log(`${formatReport(r)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+      record(r, sentMs + Date.now() - started);
+      console.log(`${formatReport(r)} (${seconds[r.target]} s)`);
     }
   } finally {
-    await hearth.stop();
+    for (const [i, h] of hearths.entries()) {
+      if (h.exitCode() !== null) console.log(`hearth ${i} exited by itself with ${h.exitCode()}`);
+      const failed = reports.some((r) => r.crashes || r.hangs || r.serverErrors);
+      if (values['server-log'] && (failed || h.exitCode() !== null)) writeFileSync(`${values['server-log']}.${i}`, h.output());
+    }
+    await Promise.all(hearths.map((h) => h.stop()));
   }
 }
 const bad = reports.filter((r) => r.crashes || r.hangs || r.serverErrors);
