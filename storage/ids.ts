@@ -53,6 +53,15 @@ export class Hasher {
     return this.int(len ^ 0x5f3759df);
   }
 
+  /** A copy in the same state: a shared prefix is hashed once and continued several ways. */
+  clone(): Hasher {
+    const h = new Hasher();
+    h.a = this.a;
+    h.b = this.b;
+    h.n = this.n;
+    return h;
+  }
+
   /** Feeds an ID produced by another Hasher. */
   id(id: Id64): this {
     return this.int(id.hi).int(id.lo);
@@ -77,4 +86,74 @@ export function idToDecimal(id: Id64): string {
 
 export function hashString(s: string): Id64 {
   return new Hasher().string(s).digest();
+}
+
+/**
+ * A set of 64-bit IDs kept as (hi, lo) pairs in typed arrays: no string key or object per ID,
+ * which is what a Set of ID strings costs on every lookup. Bounded: at `max` entries it starts
+ * over, since forgetting an ID only costs writing it again.
+ */
+export class IdSet {
+  private his: Uint32Array;
+  private los: Uint32Array;
+  private used: Uint8Array;
+  private count = 0;
+
+  constructor(private readonly max: number, initialSlots = 1024) {
+    this.his = new Uint32Array(initialSlots);
+    this.los = new Uint32Array(initialSlots);
+    this.used = new Uint8Array(initialSlots);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  has(id: Id64): boolean {
+    return this.slot(id.hi, id.lo) >= 0;
+  }
+
+  /** Adds the ID; false when it was there already. */
+  add(id: Id64): boolean {
+    if (this.slot(id.hi, id.lo) >= 0) return false;
+    if (this.count >= this.max) this.clear();
+    // Kept at most half full, so that probes stay short.
+    if ((this.count + 1) * 2 > this.used.length) this.grow();
+    this.put(id.hi >>> 0, id.lo >>> 0);
+    this.count++;
+    return true;
+  }
+
+  clear(): void {
+    this.used.fill(0);
+    this.count = 0;
+  }
+
+  /** The slot holding the ID, or -1. IDs are hashes already, so their low bits index directly. */
+  private slot(hi: number, lo: number): number {
+    hi >>>= 0;
+    lo >>>= 0;
+    const mask = this.used.length - 1;
+    for (let i = (lo ^ hi) & mask; ; i = (i + 1) & mask) {
+      if (!this.used[i]) return -1;
+      if (this.los[i] === lo && this.his[i] === hi) return i;
+    }
+  }
+
+  private put(hi: number, lo: number): void {
+    const mask = this.used.length - 1;
+    let i = (lo ^ hi) & mask;
+    while (this.used[i]) i = (i + 1) & mask;
+    this.used[i] = 1;
+    this.his[i] = hi;
+    this.los[i] = lo;
+  }
+
+  private grow(): void {
+    const { his, los, used } = this;
+    this.his = new Uint32Array(used.length * 2);
+    this.los = new Uint32Array(used.length * 2);
+    this.used = new Uint8Array(used.length * 2);
+    for (let i = 0; i < used.length; i++) if (used[i]) this.put(his[i], los[i]);
+  }
 }

@@ -10,7 +10,7 @@
  * text is needed on the hot path.
  */
 import { profileTypeId, type Batch, type Labels } from '../core/model.ts';
-import { Hasher, hashString, type Id64 } from './ids.ts';
+import { Hasher, hashString, IdSet, type Id64 } from './ids.ts';
 import { RowBinaryWriter } from './rowbinary.ts';
 
 /** Column lists, in RowBinary order; the writer names them in its INSERTs. */
@@ -21,17 +21,16 @@ export const STACK_COLUMNS = 'id UInt64, frames Array(UInt64)';
 export const SERIES_COLUMNS = 'tenant LowCardinality(String), profile_type LowCardinality(String), service LowCardinality(String), fingerprint UInt64, date Date, labels Map(LowCardinality(String), String)';
 
 export interface PendingFunction {
-  key: string;
   id: Id64;
   name: string;
 }
 export interface PendingStack {
-  key: string;
   id: Id64;
   frames: Id64[];
 }
 export interface PendingSeries {
-  key: string;
+  /** What the seen-cache knows the series by: tenant, fingerprint and date hashed together. */
+  key: Id64;
   tenant: string;
   profileType: string;
   service: string;
@@ -44,47 +43,52 @@ export interface BatchRows {
   /** RowBinary rows for the samples table. */
   samples: Uint8Array;
   rowCount: number;
-  /** Functions, stacks and series not yet known to be stored. */
+  /** Functions, stacks and series not yet known to be stored (as of `day`). */
   functions: PendingFunction[];
   stacks: PendingStack[];
   series: PendingSeries[];
   /** Derived from the idempotency key. */
   profileId: Id64;
   timeMs: number;
+  /** The UTC day (days since the epoch) of the seen-caches the lists above were filtered by. */
+  day: number;
 }
 
 /**
- * Remembers which IDs this process has committed, so they are sent once. Bounded: forgetting
- * only costs a harmless re-insert into a ReplacingMergeTree. Entries are added by the writer
- * after a commit, never before, so a failed insert cannot leave a stack unwritten.
+ * What this process has committed, so that it is sent once. Entries are added by the writer
+ * after a commit, never before, so a failed insert cannot leave a stack unwritten. The sets start
+ * over on every UTC day, so that each function, stack and series still in use is written again
+ * at least once a day and the store can tell live ones from those nothing refers to any more.
  */
-export class SeenSet {
-  private set = new Set<string>();
-  constructor(private readonly max: number) {}
-  has(k: string): boolean {
-    return this.set.has(k);
-  }
-  add(k: string): void {
-    if (this.set.size >= this.max) this.set.clear();
-    this.set.add(k);
-  }
-}
-
 export interface RowCaches {
-  functions: SeenSet;
-  stacks: SeenSet;
-  series: SeenSet;
-  /** Function name → ID, to hash each name once. */
-  functionIds: Map<string, FunctionRef>;
+  functions: IdSet;
+  stacks: IdSet;
+  series: IdSet;
+  /** Function name → ID, to hash each name once. Not day-bound: an ID never changes. */
+  functionIds: Map<string, Id64>;
+  /** The UTC day the seen-sets belong to. */
+  day: number;
 }
 
-interface FunctionRef {
-  id: Id64;
-  key: string;
+const DAY_MS = 86_400_000;
+
+export function utcDay(ms: number): number {
+  return Math.floor(ms / DAY_MS);
 }
 
-export function newRowCaches(): RowCaches {
-  return { functions: new SeenSet(1_000_000), stacks: new SeenSet(1_000_000), series: new SeenSet(200_000), functionIds: new Map() };
+export function newRowCaches(nowMs = Date.now()): RowCaches {
+  return { functions: new IdSet(1_000_000), stacks: new IdSet(1_000_000), series: new IdSet(200_000), functionIds: new Map(), day: utcDay(nowMs) };
+}
+
+/** Starts the seen-sets over when the UTC day has changed since they began; true if it did. */
+export function startDay(caches: RowCaches, nowMs: number): boolean {
+  const day = utcDay(nowMs);
+  if (day === caches.day) return false;
+  caches.day = day;
+  caches.functions.clear();
+  caches.stacks.clear();
+  caches.series.clear();
+  return true;
 }
 
 export function idKey(id: Id64): string {
@@ -94,8 +98,12 @@ export function idKey(id: Id64): string {
 const SERIES_HIDDEN = new Set(['__name__']);
 
 export function seriesFingerprint(profileType: string, labels: Labels): Id64 {
+  return fingerprintOfSorted(profileType, labels, Object.keys(labels).sort());
+}
+
+function fingerprintOfSorted(profileType: string, labels: Labels, sortedKeys: string[]): Id64 {
   const h = new Hasher().string(profileType);
-  for (const k of Object.keys(labels).sort()) {
+  for (const k of sortedKeys) {
     if (SERIES_HIDDEN.has(k)) continue;
     h.string(k).string(labels[k]);
   }
@@ -110,15 +118,14 @@ function storableTime(timeNanos: bigint, nowMs: number): number {
   return ms >= MIN_TIME_MS && ms < MAX_TIME_MS ? ms : nowMs;
 }
 
-function functionRef(name: string, caches: RowCaches): FunctionRef {
-  let ref = caches.functionIds.get(name);
-  if (!ref) {
+function functionId(name: string, caches: RowCaches): Id64 {
+  let id = caches.functionIds.get(name);
+  if (!id) {
     if (caches.functionIds.size >= 1_000_000) caches.functionIds.clear();
-    const id = hashString(name);
-    ref = { id, key: idKey(id) };
-    caches.functionIds.set(name, ref);
+    id = hashString(name);
+    caches.functionIds.set(name, id);
   }
-  return ref;
+  return id;
 }
 
 /** Span IDs are up to 16 hex characters: parsed as two 32-bit halves, without a regex. */
@@ -143,112 +150,167 @@ function parseTrace(hex: string | undefined): Uint8Array | undefined {
   return Uint8Array.from(Buffer.from(hex, 'hex'));
 }
 
-interface Entry {
-  stack: Id64;
+/** A sample's span and trace, parsed once per distinct pair. */
+interface SpanRef {
   span: Id64 | undefined;
   trace: Uint8Array | undefined;
-  /** One value per sample type. */
-  values: Float64Array;
 }
 
+/** Batch labels win over sample labels on a clash, as in Pyroscope; `__name__` is not a series label. */
+function mergeLabels(sampleLabels: Labels, labels: Labels): Labels {
+  const merged: Labels = {};
+  for (const k in sampleLabels) if (k !== '__name__') merged[k] = sampleLabels[k];
+  for (const k in labels) if (k !== '__name__') merged[k] = labels[k];
+  return merged;
+}
+
+/**
+ * Samples are summed per (label set, stack, span, trace), as Pyroscope dedupes them. The
+ * entries live in flat typed arrays indexed by entry number rather than as an object each:
+ * a profile has hundreds of samples and this runs for every profile received.
+ */
 export function batchToRows(batch: Batch, caches: RowCaches, nowMs = Date.now()): BatchRows {
+  startDay(caches, nowMs);
   const { profile, labels, tenant } = batch;
   const name = labels.__name__;
   const service = labels.service_name ?? 'unknown_service';
   const timeMs = storableTime(profile.timeNanos, nowMs);
-  const dateMs = Math.floor(timeMs / 86_400_000) * 86_400_000;
+  const dateMs = Math.floor(timeMs / DAY_MS) * DAY_MS;
   const profileId = hashString(batch.idempotencyKey);
 
   const functions: PendingFunction[] = [];
   const stacks: PendingStack[] = [];
-  const seenHere = new Set<string>();
-  const stackIds: Id64[] = new Array(profile.stacks.length);
-  const stackId = (i: number): Id64 => {
-    const known = stackIds[i];
-    if (known) return known;
+  const nStacks = profile.stacks.length;
+  // Stack IDs by stack index, computed on first use.
+  const stackHi = new Uint32Array(nStacks);
+  const stackLo = new Uint32Array(nStacks);
+  const stackKnown = new Uint8Array(nStacks);
+  const nameIds: Array<Id64 | undefined> = new Array(profile.names.length);
+  const nameListed = new Uint8Array(profile.names.length);
+  const hashStack = (i: number): void => {
     const frames = profile.stacks[i];
     const h = new Hasher();
     const ids: Id64[] = new Array(frames.length);
     for (let j = 0; j < frames.length; j++) {
-      const fname = profile.names[frames[j]];
-      const { id: fid, key: fkey } = functionRef(fname, caches);
+      const n = frames[j];
+      let fid = nameIds[n];
+      if (!fid) {
+        fid = functionId(profile.names[n], caches);
+        nameIds[n] = fid;
+      }
       ids[j] = fid;
       h.id(fid);
-      if (!caches.functions.has(fkey) && !seenHere.has(fkey)) {
-        seenHere.add(fkey);
-        functions.push({ key: fkey, id: fid, name: fname });
+      if (!nameListed[n]) {
+        nameListed[n] = 1;
+        if (!caches.functions.has(fid)) functions.push({ id: fid, name: profile.names[n] });
       }
     }
     const id = h.digest();
-    stackIds[i] = id;
-    const key = idKey(id);
-    if (!caches.stacks.has(key) && !seenHere.has(key)) {
-      seenHere.add(key);
-      stacks.push({ key, id, frames: ids });
-    }
-    return id;
+    stackHi[i] = id.hi;
+    stackLo[i] = id.lo;
+    stackKnown[i] = 1;
+    if (!caches.stacks.has(id)) stacks.push({ id, frames: ids });
   };
 
-  // One series per (sample type, distinct sample label set); batch labels win on a clash, as
-  // in Pyroscope. Samples with the same stack and span are summed, as Pyroscope dedupes them.
   const types = profile.sampleTypes.map((st) => profileTypeId(name, st, profile.periodType));
-  const groups = new Map<number, Map<number | string, Entry>>();
-  const spans = new Map<string, Id64 | undefined>();
-  for (const s of profile.samples) {
-    let entries = groups.get(s.labelSet);
-    if (!entries) {
-      entries = new Map();
-      groups.set(s.labelSet, entries);
+  const nTypes = types.length;
+  const samples = profile.samples;
+  // Distinct (span, trace) pairs; index 0 is "neither".
+  const spanRefs: SpanRef[] = [{ span: undefined, trace: undefined }];
+  const spanIndex = new Map<string, number>();
+  // Entries: one per distinct (label set, stack, span pair), in the order first seen.
+  const entryStack = new Int32Array(samples.length);
+  const entrySpan = new Int32Array(samples.length);
+  const entryValues = new Float64Array(samples.length * nTypes);
+  let entries = 0;
+  const groups = new Map<number, { byKey: Map<number, number>; list: number[] }>();
+  for (const s of samples) {
+    let group = groups.get(s.labelSet);
+    if (!group) {
+      group = { byKey: new Map(), list: [] };
+      groups.set(s.labelSet, group);
     }
-    // Most samples carry no span: those are keyed by their stack index alone.
-    const key = s.spanId || s.traceId ? `${s.stack}:${s.spanId}:${s.traceId}` : s.stack;
-    let e = entries.get(key);
-    if (!e) {
-      let span: Id64 | undefined;
-      if (s.spanId) {
-        span = spans.get(s.spanId);
-        if (span === undefined && !spans.has(s.spanId)) {
-          span = parseSpan(s.spanId);
-          spans.set(s.spanId, span);
-        }
+    let spanRef = 0;
+    if (s.spanId || s.traceId) {
+      const k = s.traceId ? `${s.spanId ?? ''}\u0000${s.traceId}` : s.spanId!;
+      let found = spanIndex.get(k);
+      if (found === undefined) {
+        found = spanRefs.length;
+        spanRefs.push({ span: s.spanId ? parseSpan(s.spanId) : undefined, trace: parseTrace(s.traceId) });
+        spanIndex.set(k, found);
       }
-      e = { stack: stackId(s.stack), span, trace: parseTrace(s.traceId), values: new Float64Array(types.length) };
-      entries.set(key, e);
+      spanRef = found;
     }
-    for (let t = 0; t < types.length; t++) e.values[t] += s.values[t] ?? 0;
+    const key = spanRef * nStacks + s.stack;
+    let e = group.byKey.get(key);
+    if (e === undefined) {
+      e = entries++;
+      group.byKey.set(key, e);
+      group.list.push(e);
+      entryStack[e] = s.stack;
+      entrySpan[e] = spanRef;
+      if (!stackKnown[s.stack]) hashStack(s.stack);
+    }
+    const at = e * nTypes;
+    for (let t = 0; t < nTypes; t++) entryValues[at + t] += s.values[t] ?? 0;
   }
 
   const series: PendingSeries[] = [];
+  // Series are cached per (tenant, fingerprint, date): the shared prefix is hashed once.
+  const seriesPrefix = new Hasher().string(tenant).int(utcDay(dateMs));
   const w = new RowBinaryWriter(16 * 1024);
   let rowCount = 0;
+  const byStackId = (a: number, b: number) => {
+    const sa = entryStack[a];
+    const sb = entryStack[b];
+    return stackHi[sa] - stackHi[sb] || stackLo[sa] - stackLo[sb];
+  };
   for (const [labelSet, group] of groups) {
-    const merged: Labels = { ...profile.sampleLabelSets[labelSet], ...labels };
-    delete merged.__name__;
-    const sorted = [...group.values()].sort((a, b) => a.stack.hi - b.stack.hi || a.stack.lo - b.stack.lo);
-    for (let t = 0; t < types.length; t++) {
-      const entries = sorted.filter((e) => e.values[t] !== 0);
-      if (!entries.length) continue;
-      const fp = seriesFingerprint(types[t], merged);
-      const skey = `${tenant}\u0000${idKey(fp)}\u0000${dateMs}`;
-      if (!caches.series.has(skey)) series.push({ key: skey, tenant, profileType: types[t], service, fingerprint: fp, dateMs, labels: merged });
-      const withSpans = entries.some((e) => e.span || e.trace);
+    const merged = mergeLabels(profile.sampleLabelSets[labelSet], labels);
+    const sortedKeys = Object.keys(merged).sort();
+    // Stable: entries of one stack keep the order their spans were first seen in.
+    const sorted = group.list.sort(byStackId);
+    let withSpans = false;
+    let withTraces = false;
+    for (const e of sorted) {
+      const ref = spanRefs[entrySpan[e]];
+      if (ref.span || ref.trace) withSpans = true;
+      if (ref.trace) withTraces = true;
+    }
+    for (let t = 0; t < nTypes; t++) {
+      let n = 0;
       let total = 0;
-      for (const e of entries) total += e.values[t];
+      for (const e of sorted) {
+        const v = entryValues[e * nTypes + t];
+        if (v !== 0) {
+          n++;
+          total += v;
+        }
+      }
+      if (!n) continue;
+      const fp = fingerprintOfSorted(types[t], merged, sortedKeys);
+      const skey = seriesPrefix.clone().id(fp).digest();
+      if (!caches.series.has(skey)) series.push({ key: skey, tenant, profileType: types[t], service, fingerprint: fp, dateMs, labels: merged });
+      // Span and trace arrays stay empty for the common profile without spans; a row has them
+      // when any of its entries (of any sample type) has one.
+      const rowSpans = withSpans && sorted.some((e) => entryValues[e * nTypes + t] !== 0 && (spanRefs[entrySpan[e]].span || spanRefs[entrySpan[e]].trace));
+      const rowTraces = withTraces && sorted.some((e) => entryValues[e * nTypes + t] !== 0 && spanRefs[entrySpan[e]].trace);
       w.string(tenant).string(types[t]).string(service).uint64(fp).dateTime64ms(timeMs).uint64(profileId).int64(total);
-      w.varUInt(entries.length);
-      for (const e of entries) w.uint64(e.stack);
-      w.varUInt(entries.length);
-      for (const e of entries) w.int64(e.values[t]);
-      // Span and trace arrays stay empty for the common profile without spans.
-      w.varUInt(withSpans ? entries.length : 0);
-      if (withSpans) for (const e of entries) w.uint64(e.span ?? ZERO);
-      const withTraces = entries.some((e) => e.trace);
-      w.varUInt(withTraces ? entries.length : 0);
-      if (withTraces) for (const e of entries) w.fixed(e.trace ?? NO_TRACE, 16);
+      w.varUInt(n);
+      for (const e of sorted) if (entryValues[e * nTypes + t] !== 0) w.uint64Parts(stackHi[entryStack[e]], stackLo[entryStack[e]]);
+      w.varUInt(n);
+      for (const e of sorted) {
+        const v = entryValues[e * nTypes + t];
+        if (v !== 0) w.int64(v);
+      }
+      w.varUInt(rowSpans ? n : 0);
+      if (rowSpans) for (const e of sorted) if (entryValues[e * nTypes + t] !== 0) w.uint64(spanRefs[entrySpan[e]].span ?? ZERO);
+      w.varUInt(rowTraces ? n : 0);
+      if (rowTraces) for (const e of sorted) if (entryValues[e * nTypes + t] !== 0) w.fixed(spanRefs[entrySpan[e]].trace ?? NO_TRACE, 16);
       rowCount++;
     }
   }
-  return { samples: w.bytes(), rowCount, functions, stacks, series, profileId, timeMs };
+  return { samples: w.bytes(), rowCount, functions, stacks, series, profileId, timeMs, day: caches.day };
 }
 
 const ZERO: Id64 = { hi: 0, lo: 0 };

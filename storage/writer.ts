@@ -35,13 +35,14 @@ import {
   SAMPLE_COLUMNS,
   SERIES_COLUMNS,
   STACK_COLUMNS,
+  startDay,
   type BatchRows,
   type PendingFunction,
   type PendingSeries,
   type PendingStack,
   type RowCaches,
 } from './rows.ts';
-import type { Id64 } from './ids.ts';
+import { idToDecimal, IdSet } from './ids.ts';
 import type { Connection } from './connection.ts';
 import { insertRowBinary } from './bulk-insert.ts';
 import type { Schema } from './schema.ts';
@@ -56,11 +57,14 @@ export interface WriterOptions {
   maxPendingBytes?: number;
   /** How long a write waits for room before it is refused with a 503. */
   maxWaitMs?: number;
+  /** The clock, in Unix milliseconds; replaceable so that a test can cross midnight. */
+  now?: () => number;
 }
 
 const DEFAULT_MAX_WAIT_MS = 5_000;
 
 interface Pending {
+  batch: Batch;
   rows: BatchRows;
   bytes: number;
   resolve: () => void;
@@ -95,7 +99,8 @@ export class Writer {
   /** Profile IDs being written right now: a duplicate arriving meanwhile waits for that write. */
   private readonly writing = new Map<string, Promise<void>>();
   private idleWaiters: Array<() => void> = [];
-  private readonly caches: RowCaches = newRowCaches();
+  private readonly caches: RowCaches;
+  private readonly now: () => number;
   /** Bytes of rows pending or being inserted. */
   private heldBytes = 0;
   private readonly roomWaiters: Array<{ bytes: number; grant: () => void }> = [];
@@ -111,18 +116,21 @@ export class Writer {
     private readonly schema: Schema,
     private readonly opts: WriterOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.caches = newRowCaches(this.now());
+  }
 
   /** `now`: flush as soon as the batch is pending, without waiting for others to join it. */
   write(batch: Batch, now = false): Promise<void> {
-    const rows = batchToRows(batch, this.caches);
+    const rows = batchToRows(batch, this.caches, this.now());
     const key = idKey(rows.profileId);
     const same = this.writing.get(key);
     if (same) return same;
     const bytes = rowBytes(rows);
     const enqueue = () =>
       new Promise<void>((resolve, reject) => {
-        this.pending.push({ rows, bytes, resolve, reject });
+        this.pending.push({ batch, rows, bytes, resolve, reject });
         this.pendingRows += rows.rowCount;
         if (now || this.draining || this.pendingRows >= this.opts.maxRows) this.due = true;
         else this.startTimer();
@@ -218,11 +226,16 @@ export class Writer {
   }
 
   /**
-   * Starts a flush when one is due and there is room: up to `maxConcurrentFlushes` inserts run
-   * at once, so the store works on one batch of profiles while the next one fills.
+   * Starts a flush when one is due and there is room: one insert at a time while the next batch
+   * fills, and up to `maxConcurrentFlushes` at once when full batches are waiting.
    */
   private pump(): void {
     while (this.due && this.pending.length && this.flushesInFlight < this.opts.maxConcurrentFlushes) {
+      // An insert costs the store tens of milliseconds of CPU whatever its size (parsing, the
+      // rollup views, a new part to merge later), so a second insert starts beside a running
+      // one only for a full batch. Otherwise the batch keeps growing until the running insert is
+      // done: under load, inserts get bigger instead of more frequent.
+      if (this.flushesInFlight > 0 && this.pendingRows < this.opts.maxRows && !this.draining) break;
       const items = this.pending;
       this.pending = [];
       this.pendingRows = 0;
@@ -265,7 +278,12 @@ export class Writer {
     }
   }
 
-  /** Drops batches already stored (a redelivery) and duplicates within this flush. */
+  /**
+   * Drops batches already stored (a redelivery) and duplicates within this flush, by profile ID
+   * in the flush's time range (a bloom filter index finds them). The values are written into the
+   * query rather than bound: chDB runs bound queries one at a time in the whole process, so this
+   * check would wait behind every other bound query (the API's included), and they behind it.
+   */
   private async withoutStored(items: Pending[]): Promise<Pending[]> {
     const unique = new Map<string, Pending>();
     for (const p of items) {
@@ -274,39 +292,59 @@ export class Writer {
     }
     let minMs = Infinity;
     let maxMs = -Infinity;
+    const ids: string[] = [];
     for (const p of unique.values()) {
       minMs = Math.min(minMs, p.rows.timeMs);
       maxMs = Math.max(maxMs, p.rows.timeMs);
+      ids.push(idToDecimal(p.rows.profileId));
     }
     const rs = await this.conn.client.query({
       query: `SELECT DISTINCT toString(profile_id) AS id FROM ${this.schema.table('samples')}
-              WHERE time >= fromUnixTimestamp64Milli({min:Int64}) AND time <= fromUnixTimestamp64Milli({max:Int64})
-                AND profile_id IN {ids:Array(UInt64)}`,
-      query_params: { min: minMs - 1, max: maxMs + 1, ids: [...unique.values()].map((p) => idToBigInt(p.rows.profileId)) },
+              WHERE time >= fromUnixTimestamp64Milli(toInt64(${Math.floor(minMs) - 1}))
+                AND time <= fromUnixTimestamp64Milli(toInt64(${Math.ceil(maxMs) + 1}))
+                AND profile_id IN (${ids.join(',')})`,
       format: 'JSONEachRow',
     });
     const stored = new Set((await rs.json<{ id: string }>()).map((r) => r.id));
-    return [...unique.values()].filter((p) => !stored.has(idToBigInt(p.rows.profileId).toString()));
+    if (!stored.size) return [...unique.values()];
+    return [...unique.values()].filter((p) => !stored.has(idToDecimal(p.rows.profileId)));
+  }
+
+  /**
+   * The functions, stacks and series of these batches that the seen-caches do not know. A batch
+   * whose lists were filtered by the caches of an earlier UTC day is listed again in full against
+   * today's, so that whatever it uses is written (and so marked alive) today as well.
+   */
+  private newDimensions(items: Pending[]): { functions: PendingFunction[]; stacks: PendingStack[]; series: PendingSeries[] } {
+    const functions: PendingFunction[] = [];
+    const stacks: PendingStack[] = [];
+    const series: PendingSeries[] = [];
+    const listed = { functions: new IdSet(Infinity), stacks: new IdSet(Infinity), series: new IdSet(Infinity) };
+    const c = this.caches;
+    for (const p of items) {
+      const r = p.rows.day === c.day ? p.rows : batchToRows(p.batch, c, this.now());
+      for (const f of r.functions) if (!c.functions.has(f.id) && listed.functions.add(f.id)) functions.push(f);
+      for (const s of r.stacks) if (!c.stacks.has(s.id) && listed.stacks.add(s.id)) stacks.push(s);
+      for (const s of r.series) if (!c.series.has(s.key) && listed.series.add(s.key)) series.push(s);
+    }
+    return { functions, stacks, series };
   }
 
   private async insert(items: Pending[]): Promise<void> {
-    const functions = new Map<string, PendingFunction>();
-    const stacks = new Map<string, PendingStack>();
-    const series = new Map<string, PendingSeries>();
+    startDay(this.caches, this.now());
+    const day = this.caches.day;
+    const { functions, stacks, series } = this.newDimensions(items);
     let rows = 0;
     let bytes = 0;
     for (const { rows: r } of items) {
-      for (const f of r.functions) if (!this.caches.functions.has(f.key)) functions.set(f.key, f);
-      for (const s of r.stacks) if (!this.caches.stacks.has(s.key)) stacks.set(s.key, s);
-      for (const s of r.series) if (!this.caches.series.has(s.key)) series.set(s.key, s);
       rows += r.rowCount;
       bytes += r.samples.length;
     }
     const t = (n: string) => this.schema.table(n);
     await Promise.all([
-      insertRowBinary(this.conn, t('functions'), FUNCTION_COLUMNS, encodeFunctions(functions.values())),
-      insertRowBinary(this.conn, t('stacks'), STACK_COLUMNS, encodeStacks(stacks.values())),
-      insertRowBinary(this.conn, t('series'), SERIES_COLUMNS, encodeSeries(series.values())),
+      insertRowBinary(this.conn, t('functions'), FUNCTION_COLUMNS, encodeFunctions(functions)),
+      insertRowBinary(this.conn, t('stacks'), STACK_COLUMNS, encodeStacks(stacks)),
+      insertRowBinary(this.conn, t('series'), SERIES_COLUMNS, encodeSeries(series)),
     ]);
     if (rows > 0) {
       const samples = new Uint8Array(bytes);
@@ -327,13 +365,12 @@ export class Writer {
         min_insert_block_size_bytes: 0,
       });
     }
-    for (const id of functions.keys()) this.caches.functions.add(id);
-    for (const id of stacks.keys()) this.caches.stacks.add(id);
-    for (const k of series.keys()) this.caches.series.add(k);
+    // Written during an earlier day: today's caches must not count them as written today.
+    if (this.caches.day === day) {
+      for (const f of functions) this.caches.functions.add(f.id);
+      for (const s of stacks) this.caches.stacks.add(s.id);
+      for (const s of series) this.caches.series.add(s.key);
+    }
     this.stats.rows += rows;
   }
-}
-
-function idToBigInt(id: Id64): bigint {
-  return (BigInt(id.hi) << 32n) | BigInt(id.lo);
 }
