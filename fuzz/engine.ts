@@ -161,6 +161,12 @@ export interface HttpRunOptions {
   keepFailures?: boolean;
   /** Requests in flight at once for this target. */
   concurrency?: number;
+  /** Filled while the run goes on, for progress lines. */
+  report?: HttpReport;
+}
+
+export function newHttpReport(target: string): HttpReport {
+  return { ...newReport(target), accepted: 0, retryGaveUp: 0, slow: [], slowDropped: 0, rechecked: 0 };
 }
 
 /** Inputs answered slower than HANG_MS during the run, waiting to be sent again alone. */
@@ -174,7 +180,7 @@ const MAX_SLOW_KEPT = 1_000;
 export async function fuzzHttp(target: string, baseUrl: string, count: number, seed = 1, opts: HttpRunOptions = {}): Promise<HttpReport> {
   const t = HTTP_TARGETS[target];
   const seeds = t.seeds();
-  const r: HttpReport = { ...newReport(target), accepted: 0, retryGaveUp: 0, slow: [], slowDropped: 0, rechecked: 0 };
+  const r = opts.report ?? newHttpReport(target);
   const inputs = inputsFor(seeds, count, seed, regressionInputs(target));
   const worker = async () => {
     for (;;) {

@@ -5,7 +5,7 @@
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ALL_TARGETS, DECODER_TARGETS, formatReport, fuzzDecoder, fuzzHttp, isHttpTarget, recheckSlow, type HttpReport, type Report } from './engine.ts';
+import { ALL_TARGETS, DECODER_TARGETS, formatReport, fuzzDecoder, fuzzHttp, isHttpTarget, newHttpReport, recheckSlow, type HttpReport, type Report } from './engine.ts';
 import { fuzzHearth, type FuzzHearth } from './hearth.ts';
 
 const { values } = parseArgs({
@@ -61,17 +61,26 @@ if (http.length) {
     const queue = [...http];
     const ran: Array<{ r: HttpReport; hearth: FuzzHearth; sentMs: number }> = [];
     let next = 0;
+    const live = new Map<string, HttpReport>();
+    const progress = setInterval(() => {
+      const sent = [...live.values()].map((r) => `${r.target.replace('http-', '')} ${r.inputs}`);
+      console.log(`${new Date().toISOString()} sent: ${sent.join(', ')}`);
+    }, 60_000);
     const lane = async () => {
       for (let t = queue.shift(); t; t = queue.shift()) {
         const hearth = hearths[next++ % hearths.length];
         const started = Date.now();
-        const r = await fuzzHttp(t, hearth.url, count, seed, { concurrency: Number(values.concurrency) });
+        const report = newHttpReport(t);
+        live.set(t, report);
+        const r = await fuzzHttp(t, hearth.url, count, seed, { concurrency: Number(values.concurrency), report });
+        live.delete(t);
         const sentMs = Date.now() - started;
         console.log(`${t}: sent ${r.inputs} in ${Math.round(sentMs / 1000)} s, ${r.slow.length + r.slowDropped} slow to re-check`);
         ran.push({ r, hearth, sentMs });
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Number(values.parallel)) }, lane));
+    clearInterval(progress);
     // Only now is nothing else being sent: a slow input is sent again alone, and only a second slow answer is a hang.
     for (const { r, hearth, sentMs } of ran) {
       const started = Date.now();
