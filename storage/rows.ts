@@ -187,6 +187,8 @@ export function batchToRows(batch: Batch, caches: RowCaches, nowMs = Date.now())
   const stackKnown = new Uint8Array(nStacks);
   const nameIds: Array<Id64 | undefined> = new Array(profile.names.length);
   const nameListed = new Uint8Array(profile.names.length);
+  // Two indices may name the same function or stack: each is listed once.
+  const listed = new IdSet(Infinity, 64);
   const hashStack = (i: number): void => {
     const frames = profile.stacks[i];
     const h = new Hasher();
@@ -202,14 +204,14 @@ export function batchToRows(batch: Batch, caches: RowCaches, nowMs = Date.now())
       h.id(fid);
       if (!nameListed[n]) {
         nameListed[n] = 1;
-        if (!caches.functions.has(fid)) functions.push({ id: fid, name: profile.names[n] });
+        if (!caches.functions.has(fid) && listed.add(fid)) functions.push({ id: fid, name: profile.names[n] });
       }
     }
     const id = h.digest();
     stackHi[i] = id.hi;
     stackLo[i] = id.lo;
     stackKnown[i] = 1;
-    if (!caches.stacks.has(id)) stacks.push({ id, frames: ids });
+    if (!caches.stacks.has(id) && listed.add(id)) stacks.push({ id, frames: ids });
   };
 
   const types = profile.sampleTypes.map((st) => profileTypeId(name, st, profile.periodType));
