@@ -40,6 +40,8 @@ export interface HttpReport extends Report {
   slowDropped: number;
   /** Slow inputs sent again alone. */
   rechecked: number;
+  /** Unanswered within 30 s during the run (re-checked like the other slow inputs). */
+  timedOut: number;
 }
 
 export const DECODER_TARGETS = Object.keys(DECODERS);
@@ -166,7 +168,7 @@ export interface HttpRunOptions {
 }
 
 export function newHttpReport(target: string): HttpReport {
-  return { ...newReport(target), accepted: 0, retryGaveUp: 0, slow: [], slowDropped: 0, rechecked: 0 };
+  return { ...newReport(target), accepted: 0, retryGaveUp: 0, slow: [], slowDropped: 0, rechecked: 0, timedOut: 0 };
 }
 
 /** Inputs answered slower than HANG_MS during the run, waiting to be sent again alone. */
@@ -191,7 +193,9 @@ export async function fuzzHttp(target: string, baseUrl: string, count: number, s
       const out = await send(baseUrl + t.path, t.headers, t.wrap ? t.wrap(input) : input);
       r.retryable += out.retried;
       let failed = '';
-      if (out.status === 0) {
+      // No answer in 30 s is judged by the re-check like any slow answer.
+      if (out.timedOut) r.timedOut++;
+      else if (out.status === 0) {
         r.crashes++;
         failed = `no answer: ${out.text}`;
       } else if (isRetryable(out.status)) r.retryGaveUp++;
@@ -242,7 +246,7 @@ export function formatReport(r: Report): string {
   const extra = r.examples.length ? `\n    ${r.examples.join('\n    ')}` : '';
   if (!isHttpReport(r)) return `${r.target}: ${r.inputs} inputs, ${r.refused} refused, ${r.crashes} crashes, ${r.hangs} hangs > ${HANG_MS} ms${extra}`;
   const gaveUp = r.retryGaveUp ? `, ${r.retryGaveUp} still 429/503 after ${RETRY_ATTEMPTS} attempts` : '';
-  const dropped = r.slowDropped ? `, ${r.slowDropped} more slow not re-checked` : '';
+  const dropped = (r.slowDropped ? `, ${r.slowDropped} more slow not re-checked` : '') + (r.timedOut ? `, ${r.timedOut} of them unanswered in 30 s` : '');
   return (
     `${r.target}: ${r.inputs} inputs, ${r.refused} refused (4xx), ${r.accepted} 2xx, ${r.crashes} crashes, ` +
     `${r.hangs} hangs > ${HANG_MS} ms (${r.rechecked} slow re-sent alone${dropped}), ${r.serverErrors} 5xx, ${r.retryable} 429/503 retried${gaveUp}${extra}`

@@ -12,6 +12,8 @@ export interface Sent {
   slowestMs: number;
   /** 429/503 answers that were followed by another attempt. */
   retried: number;
+  /** No answer within ANSWER_TIMEOUT_MS: slow, not a dropped connection. */
+  timedOut: boolean;
 }
 
 export const RETRY_ATTEMPTS = 6;
@@ -32,7 +34,7 @@ function retryWaitMs(header: string | null): number {
 }
 
 export async function send(url: string, headers: Record<string, string>, body: Uint8Array): Promise<Sent> {
-  const out: Sent = { status: 0, text: '', slowestMs: 0, retried: 0 };
+  const out: Sent = { status: 0, text: '', slowestMs: 0, retried: 0, timedOut: false };
   for (let attempt = 1; ; attempt++) {
     const started = performance.now();
     let retryAfter: string | null = null;
@@ -44,6 +46,7 @@ export async function send(url: string, headers: Record<string, string>, body: U
     } catch (err) {
       out.status = 0;
       out.text = (err as Error).message;
+      out.timedOut = (err as Error).name === 'TimeoutError';
     }
     out.slowestMs = Math.max(out.slowestMs, performance.now() - started);
     if (!isRetryable(out.status) || attempt === RETRY_ATTEMPTS) return out;
