@@ -1,8 +1,9 @@
 /**
  * The query engine: the only way the API reads storage.
  *
- * Every user-supplied value is bound as a ClickHouse query parameter; the SQL text is built
- * only from our own fragments and parameter names. Regex matchers run in ClickHouse's `match`,
+ * The SQL text is built only from our own fragments and placeholders; every user-supplied value
+ * becomes a checked literal (integers in range, strings through one quoting function) at the
+ * placeholder it was given. Regex matchers run in ClickHouse's `match`,
  * which is RE2, so no pattern can make the store backtrack.
  *
  * Flame graphs over long ranges read the 1-minute and 1-hour rollups (per series and bucket,
@@ -22,7 +23,7 @@ import { parseProfileTypeId } from '../core/model.ts';
 import { traced } from '../core/tracing.ts';
 import { hashString, idToDecimal } from './ids.ts';
 import type { RetentionDays, Schema, Tier } from './schema.ts';
-import { DEFAULT_SQL_LIMITS, tenantSql, type SqlLimits } from './sql.ts';
+import { DEFAULT_SQL_LIMITS, quoteString, sqlLiteral, tenantSql, type SqlLimits } from './sql.ts';
 import { spanTotals, type SpanTotal } from './span-totals.ts';
 import { ttlDaysByTable } from './ttl.ts';
 
@@ -145,20 +146,34 @@ export interface MergeOptions {
   rollups?: boolean;
 }
 
+/**
+ * A query's values, written into its text as literals (sqlLiteral) rather than bound: chDB runs
+ * bound queries one at a time across the whole process, so a bound flame graph query would wait
+ * for every writer's check and every other API query. The query is built with placeholders
+ * (`{p0:String}`), which stay what tracing records, so no value reaches a span.
+ */
 class Params {
-  readonly values: Record<string, unknown> = {};
-  private n = 0;
+  private readonly literals: string[] = [];
   bind(type: string, value: unknown): string {
-    const name = `p${this.n++}`;
-    this.values[name] = value;
+    const name = `p${this.literals.length}`;
+    this.literals.push(sqlLiteral(type, value));
     return `{${name}:${type}}`;
+  }
+
+  /** The query with every placeholder of this instance replaced by its literal, in one pass. */
+  render(query: string): string {
+    return query.replace(/\{p(\d+):[A-Za-z0-9()]+\}/g, (whole, n: string) => {
+      const literal = this.literals[Number(n)];
+      if (literal === undefined) throw new Error(`query placeholder ${whole} has no value`);
+      return literal;
+    });
   }
 }
 
 /** Stacks beyond this many (by absolute value) are folded into one remainder; max_nodes cuts far lower. */
 const DEFAULT_MAX_STACKS = 200_000;
-/** IDs per lookup query: keeps the bound parameters small enough for a URL on an HTTP connection. */
-const LOOKUP_CHUNK = 10_000;
+/** IDs per lookup query: the inlined list stays far below ClickHouse's max_query_size (256 KiB). */
+const LOOKUP_CHUNK = 5_000;
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -285,6 +300,69 @@ const TYPE_LABELS: Record<string, string> = {
 };
 export const TYPE_LABEL_NAMES = Object.keys(TYPE_LABELS);
 
+/**
+ * mergeStacks' answer: the total; the kept stacks' values in order; for each stack found in the
+ * stacks table, its 1-based place in that order and its frame count; all their frames (function
+ * numbers, leaf first) end to end; and each function number found with its name.
+ */
+type MergedRow = [total: number, values: number[], places: number[], lengths: number[], frames: number[], fnNumbers: number[], fnNames: string[]];
+
+function mergedOf(row: MergedRow | undefined, divisor: number): MergedStacks {
+  const [total, kept, places, lengths, flat, fnNumbers, fnNames] = row ?? [0, [], [], [], [], [], []];
+  // Function IDs are hashes of their names: each number has its own name, listed once.
+  const size = fnNumbers.reduce((m, i) => Math.max(m, i), 0) + 1;
+  const local = new Int32Array(size).fill(-1);
+  const names: string[] = [];
+  const byName = new Map<string, number>();
+  const order = fnNumbers.map((_, k) => k).sort((a, b) => fnNumbers[a] - fnNumbers[b]);
+  for (const k of order) {
+    let g = byName.get(fnNames[k]);
+    if (g === undefined) {
+      g = names.push(fnNames[k]) - 1;
+      byName.set(fnNames[k], g);
+    }
+    local[fnNumbers[k]] = g;
+  }
+  const missing = new Map<number, number>();
+  const byPlace: Array<Uint32Array | undefined> = new Array(kept.length);
+  let at = 0;
+  for (let s = 0; s < places.length; s++) {
+    const f = new Uint32Array(lengths[s]);
+    for (let k = 0; k < f.length; k++) {
+      const i = flat[at++];
+      let g = i < size ? local[i] : -1;
+      if (g < 0) {
+        // A function missing from the functions table would be a bug; keep the frame visible.
+        g = missing.get(i) ?? -1;
+        if (g < 0) {
+          g = names.push(`unknown function ${i}`) - 1;
+          missing.set(i, g);
+        }
+      }
+      f[k] = g;
+    }
+    byPlace[places[s] - 1] = f;
+  }
+  const stacks: Uint32Array[] = [];
+  const values: number[] = [];
+  let sum = 0;
+  for (let k = 0; k < kept.length; k++) {
+    const f = byPlace[k];
+    // A stack missing from the stacks table would be a bug; its value still counts in the total.
+    if (!f) continue;
+    stacks.push(f);
+    values.push(kept[k] / divisor);
+    sum += kept[k];
+  }
+  const rest = total - sum;
+  if (rest !== 0) {
+    names.push('other');
+    stacks.push(Uint32Array.of(names.length - 1));
+    values.push(rest / divisor);
+  }
+  return { names, stacks, values, total: total / divisor };
+}
+
 /** ClickHouse's TIMEOUT_EXCEEDED (code 159): the query ran past max_execution_time. */
 function isTimeoutError(e: unknown): boolean {
   const err = e as { code?: unknown; message?: unknown };
@@ -317,7 +395,7 @@ export class QueryEngine {
     return traced('clickhouse.query', { 'db.system.name': 'clickhouse', 'db.query.text': query.slice(0, 4096) }, async () => {
       const scope = currentQueryScope();
       if (!scope) {
-        const rs = await this.client.query({ query, query_params: params.values, format: 'JSONCompactEachRow' });
+        const rs = await this.client.query({ query: params.render(query), format: 'JSONCompactEachRow' });
         return rs.json<T>();
       }
       return this.scopedRows<T>(scope, query, params);
@@ -338,8 +416,7 @@ export class QueryEngine {
     scope.running.add(queryId);
     try {
       const rs = await this.client.query({
-        query,
-        query_params: params.values,
+        query: params.render(query),
         format: 'JSONCompactEachRow',
         query_id: queryId,
         abort_signal: scope.signal,
@@ -361,7 +438,7 @@ export class QueryEngine {
     this.logger?.info({ queryId }, 'query cancelled: its client went away or it ran out of time');
     if (!this.killable) return;
     try {
-      await this.client.command({ query: 'KILL QUERY WHERE query_id = {id:String} ASYNC', query_params: { id: queryId } });
+      await this.client.command({ query: `KILL QUERY WHERE query_id = ${quoteString(queryId)} ASYNC` });
     } catch (e) {
       this.logger?.warn({ err: (e as Error).message, queryId }, 'could not stop a cancelled query');
     }
@@ -621,108 +698,43 @@ export class QueryEngine {
     return out;
   }
 
-  /** Sums values per unique stack. The remainder beyond `maxStacks` is kept in `total`. */
+  /**
+   * Sums values per unique stack. The remainder beyond `maxStacks` is kept in `total`.
+   *
+   * One query does it all: the merge, the cut to `maxStacks`, the frames of the stacks kept and
+   * the names of their functions, each step a scalar subquery that the next one reads as a
+   * constant (so the stacks and functions tables are read by their keys). What comes back is one
+   * row of small numbers: functions are numbered 1..n within the answer and frames are those
+   * numbers, so no 64-bit ID travels as text.
+   */
   async mergeStacks(sel: Selection, opts: MergeOptions = {}): Promise<MergedStacks> {
     const p = new Params();
     const pieces = await this.plan(sel, opts);
     const parts = pieces.map((piece) => (piece.source === 'samples' ? this.rawStackRows(sel, p, { start: piece.from, end: piece.to }) : this.rollupStackRows(sel, p, piece.source, piece)));
     const source = parts.length === 1 ? parts[0] : parts.join('\nUNION ALL\n');
     const limit = p.bind('UInt32', opts.maxStacks ?? DEFAULT_MAX_STACKS);
-    const [top, divisor] = await Promise.all([
-      // One pass: the window sums every group before the limit cuts the list.
-      this.rows<[string, string, string]>(
-        `SELECT toString(stack_id), toString(v), toString(sum(v) OVER ()) FROM (
-           SELECT stack_id, sum(value) AS v FROM (${source}) GROUP BY stack_id
-         ) ORDER BY v != 0 DESC, abs(v) DESC, stack_id LIMIT ${limit}`,
+    const [rows, divisor] = await Promise.all([
+      this.rows<MergedRow>(
+        `WITH
+           -- The kept stacks in order (largest first), their values, and the sum over every stack.
+           (SELECT tuple(groupArrayIf(stack_id, v != 0), groupArrayIf(toFloat64(v), v != 0), toFloat64(any(t)))
+            FROM (SELECT stack_id, v, sum(v) OVER () AS t FROM (SELECT stack_id, sum(value) AS v FROM (${source}) GROUP BY stack_id)
+                  ORDER BY v != 0 DESC, abs(v) DESC, stack_id LIMIT ${limit})) AS ranked,
+           -- Functions and stacks are ReplacingMergeTree: an ID not merged yet is read once.
+           (SELECT tuple(groupArray(id), groupArray(f)) FROM (SELECT id, any(frames) AS f FROM ${this.t('stacks')} WHERE id IN ranked.1 GROUP BY id)) AS found,
+           arraySort(arrayDistinct(arrayFlatten(found.2))) AS fn,
+           (SELECT tuple(groupArray(toUInt32(transform(id, fn, arrayEnumerate(fn), 0))), groupArray(name))
+            FROM (SELECT id, any(name) AS name FROM ${this.t('functions')} WHERE id IN fn GROUP BY id)) AS fnames
+         SELECT ranked.3, ranked.2,
+                arrayMap(id -> toUInt32(transform(id, ranked.1, arrayEnumerate(ranked.1), 0)), found.1),
+                arrayMap(f -> toUInt32(length(f)), found.2),
+                arrayMap(x -> toUInt32(transform(x, fn, arrayEnumerate(fn), 0)), arrayFlatten(found.2)),
+                fnames.1, fnames.2`,
         p,
       ),
       opts.aggregation === 'avg' ? this.profileCount(sel) : Promise.resolve(1),
     ]);
-    const kept = top.filter((r) => r[1] !== '0');
-    const total = top.length ? Number(top[0][2]) : 0;
-    const { names, frames } = await this.resolveStacks(kept.map((r) => r[0]));
-    const stacks: Uint32Array[] = [];
-    const values: number[] = [];
-    let sum = 0;
-    for (const [id, v] of kept) {
-      const f = frames.get(id);
-      // A stack missing from the stacks table would be a bug; its value still counts in the total.
-      if (!f) continue;
-      stacks.push(f);
-      values.push(Number(v) / divisor);
-      sum += Number(v);
-    }
-    const rest = total - sum;
-    if (rest !== 0) {
-      names.push('other');
-      stacks.push(Uint32Array.of(names.length - 1));
-      values.push(rest / divisor);
-    }
-    return { names, stacks, values, total: total / divisor };
-  }
-
-  /**
-   * Frames of the given stacks as indices into a list of function names. Per chunk of stacks,
-   * ClickHouse numbers the functions involved (sorted IDs) and answers the frames as those small
-   * numbers and, in a parallel query, the name of each number: no 64-bit ID travels as text.
-   */
-  private async resolveStacks(ids: string[]): Promise<{ names: string[]; frames: Map<string, Uint32Array> }> {
-    const names: string[] = [];
-    const byName = new Map<string, number>();
-    const frames = new Map<string, Uint32Array>();
-    const chunks: string[][] = [];
-    for (let i = 0; i < ids.length; i += LOOKUP_CHUNK) chunks.push(ids.slice(i, i + LOOKUP_CHUNK));
-    await Promise.all(
-      chunks.map(async (chunk) => {
-        const p = new Params();
-        const set = p.bind('Array(UInt64)', chunk.map(BigInt));
-        const fns = `(SELECT arraySort(groupUniqArray(f)) FROM ${this.t('stacks')} ARRAY JOIN frames AS f WHERE id IN ${set})`;
-        const [stackRows, nameRows] = await Promise.all([
-          this.rows<[string, number[]]>(
-            `WITH ${fns} AS fn SELECT toString(id), arrayMap(x -> toUInt32(transform(x, fn, arrayEnumerate(fn), 0)), any(frames))
-             FROM ${this.t('stacks')} WHERE id IN ${set} GROUP BY id`,
-            p,
-          ),
-          this.rows<[number, string]>(
-            `WITH ${fns} AS fn SELECT toUInt32(transform(id, fn, arrayEnumerate(fn), 0)), any(name)
-             FROM ${this.t('functions')} WHERE id ${this.schema.inOp} (SELECT arrayJoin(fn)) GROUP BY id`,
-            p,
-          ),
-        ]);
-        // Function IDs are hashes of their names, so a name identifies a function across chunks.
-        const size = nameRows.reduce((m, [i]) => Math.max(m, i), 0) + 1;
-        const local = new Uint32Array(size);
-        const known = new Uint8Array(size);
-        const missing = new Map<number, number>();
-        for (const [i, name] of nameRows) {
-          let g = byName.get(name);
-          if (g === undefined) {
-            g = names.push(name) - 1;
-            byName.set(name, g);
-          }
-          local[i] = g;
-          known[i] = 1;
-        }
-        for (const [id, f] of stackRows) {
-          const arr = new Uint32Array(f.length);
-          for (let k = 0; k < f.length; k++) {
-            const i = f[k];
-            if (i < size && known[i]) arr[k] = local[i];
-            else {
-              // A function missing from the functions table would be a bug; keep the frame visible.
-              let g = missing.get(i);
-              if (g === undefined) {
-                g = names.push(`unknown function ${i}`) - 1;
-                missing.set(i, g);
-              }
-              arr[k] = g;
-            }
-          }
-          frames.set(id, arr);
-        }
-      }),
-    );
-    return { names, frames };
+    return mergedOf(rows[0], divisor);
   }
 
   /** Number of stored profiles (rows) in the selection; the divisor of an average. */
@@ -961,13 +973,13 @@ export class QueryEngine {
     const scope = currentQueryScope();
     // The request's query_timeout bounds the statement too, whichever is shorter.
     const seconds = scope?.timeoutMs ? Math.min(limits.maxExecutionSeconds, remainingSeconds(scope)) : limits.maxExecutionSeconds;
-    const { query, params } = tenantSql(this.schema, tenant, text, { ...limits, maxExecutionSeconds: seconds });
+    const { inlined } = tenantSql(this.schema, tenant, text, { ...limits, maxExecutionSeconds: seconds });
     let answer: { meta: Array<{ name: string; type: string }>; data: unknown[][] };
     const queryId = scope ? `${scope.idPrefix}-${++this.queries}` : undefined;
     const kill = () => void (queryId && this.kill(queryId));
     scope?.signal.addEventListener('abort', kill, { once: true });
     try {
-      const rs = await this.client.query({ query, query_params: params, format: 'JSONCompact', query_id: queryId, abort_signal: scope?.signal });
+      const rs = await this.client.query({ query: inlined, format: 'JSONCompact', query_id: queryId, abort_signal: scope?.signal });
       answer = (await rs.json()) as unknown as typeof answer;
     } catch (err) {
       if (scope?.signal.aborted) throw scope.signal.reason instanceof HearthError ? scope.signal.reason : new UnavailableError('the query was cancelled: the client went away');

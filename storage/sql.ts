@@ -23,9 +23,8 @@ export const SQL_VIEWS: Record<string, string[]> = {
 /** The tenant's parameter name; users cannot write `{…}`, so they cannot rebind it. */
 const TENANT_PARAM = 'hearth_sql_tenant';
 
-function viewDefinitions(schema: Schema): Record<string, string> {
+function viewDefinitions(schema: Schema, tenant: string): Record<string, string> {
   const t = (n: string) => schema.table(n);
-  const tenant = `{${TENANT_PARAM}:String}`;
   // Functions and stacks are ReplacingMergeTree: rows not merged yet repeat an ID, so they are
   // collapsed before joining, or values would be counted twice.
   return {
@@ -243,14 +242,21 @@ export interface SqlLimits {
 
 export const DEFAULT_SQL_LIMITS: SqlLimits = { maxExecutionSeconds: 30, maxResultRows: 10_000 };
 
+export interface TenantSql {
+  /** The statement with the tenant as a bound parameter, and its parameters. */
+  query: string;
+  params: Record<string, unknown>;
+  /**
+   * The same statement with the tenant written into the views as a quoted literal: what an
+   * embedded engine runs, where bound queries wait for each other across the whole process.
+   * The user's text is the same in both; only the views' own filter differs.
+   */
+  inlined: string;
+}
+
 /** The statement to run and its parameters: the tenant's views, then the user's query, then the limits. */
-export function tenantSql(schema: Schema, tenant: string, text: string, limits: SqlLimits = DEFAULT_SQL_LIMITS): { query: string; params: Record<string, unknown> } {
+export function tenantSql(schema: Schema, tenant: string, text: string, limits: SqlLimits = DEFAULT_SQL_LIMITS): TenantSql {
   const checked = checkSql(text, schema.database);
-  const defs = viewDefinitions(schema);
-  const ctes = Object.entries(defs).map(([name, sql]) => `${name} AS (${sql})`).join(',\n');
-  // The user's body is spliced after a newline and followed by one: a trailing `--` comment
-  // in it cannot swallow the settings, and its own WITH list continues ours.
-  const user = checked.startsWithWith ? `,\n${checked.body}` : `\n${checked.body}`;
   const settings = [
     `max_execution_time = ${Math.max(1, Math.floor(limits.maxExecutionSeconds))}`,
     `max_result_rows = ${Math.max(1, Math.floor(limits.maxResultRows))}`,
@@ -258,5 +264,71 @@ export function tenantSql(schema: Schema, tenant: string, text: string, limits: 
     // Last: once readonly is on, no later setting in the list could be changed.
     'readonly = 1',
   ];
-  return { query: `WITH ${ctes}${user}\nSETTINGS ${settings.join(', ')}`, params: { [TENANT_PARAM]: tenant } };
+  const statement = (tenantValue: string) => {
+    const ctes = Object.entries(viewDefinitions(schema, tenantValue)).map(([name, sql]) => `${name} AS (${sql})`).join(',\n');
+    // The user's body is spliced after a newline and followed by one: a trailing `--` comment
+    // in it cannot swallow the settings, and its own WITH list continues ours.
+    const user = checked.startsWithWith ? `,\n${checked.body}` : `\n${checked.body}`;
+    return `WITH ${ctes}${user}\nSETTINGS ${settings.join(', ')}`;
+  };
+  return { query: statement(`{${TENANT_PARAM}:String}`), params: { [TENANT_PARAM]: tenant }, inlined: statement(quoteString(tenant)) };
+}
+
+/**
+ * A string as a ClickHouse single-quoted literal. Backslash and quote are escaped, and every
+ * control character is written as `\xHH`, so no byte of the value can end the literal or the
+ * statement (a raw NUL would cut the query text short on an embedded engine).
+ */
+export function quoteString(value: string): string {
+  let out = "'";
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x5c) out += '\\\\';
+    else if (c === 0x27) out += "\\'";
+    else if (c < 0x20 || c === 0x7f) out += '\\x' + c.toString(16).padStart(2, '0');
+    else out += value[i];
+  }
+  return out + "'";
+}
+
+const INTEGER_RANGES: Record<string, [bigint, bigint]> = {
+  UInt8: [0n, 255n],
+  UInt16: [0n, 65_535n],
+  UInt32: [0n, 4_294_967_295n],
+  UInt64: [0n, 18_446_744_073_709_551_615n],
+  Int32: [-2_147_483_648n, 2_147_483_647n],
+  Int64: [-9_223_372_036_854_775_808n, 9_223_372_036_854_775_807n],
+};
+
+function integerText(type: string, value: unknown): string {
+  let n: bigint;
+  if (typeof value === 'bigint') n = value;
+  else if (typeof value === 'number' && Number.isSafeInteger(value)) n = BigInt(value);
+  else if (typeof value === 'string' && /^-?[0-9]{1,20}$/.test(value)) n = BigInt(value);
+  else throw new Error(`not an integer for ${type}: ${String(value).slice(0, 40)}`);
+  const [lo, hi] = INTEGER_RANGES[type];
+  if (n < lo || n > hi) throw new Error(`${n} is out of range for ${type}`);
+  return n.toString();
+}
+
+/**
+ * A value as a ClickHouse literal of exactly `type`, for queries whose values are written into
+ * the text instead of bound (chDB runs bound queries one at a time in a whole process). Only
+ * integers, strings and arrays of them are accepted; numbers are checked to be integers in the
+ * type's range and strings go through quoteString, so a value is always one literal.
+ */
+export function sqlLiteral(type: string, value: unknown): string {
+  if (type === 'String') {
+    if (typeof value !== 'string') throw new Error(`not a string: ${typeof value}`);
+    return quoteString(value);
+  }
+  if (type in INTEGER_RANGES) return `to${type}(${integerText(type, value)})`;
+  const array = /^Array\((\w+)\)$/.exec(type);
+  if (array && (array[1] === 'String' || array[1] in INTEGER_RANGES)) {
+    if (!Array.isArray(value)) throw new Error(`not an array for ${type}`);
+    const item = array[1];
+    const items = value.map((v) => (item === 'String' ? sqlLiteral('String', v) : integerText(item, v)));
+    return `CAST([${items.join(',')}] AS ${type})`;
+  }
+  throw new Error(`no literal for type ${type}`);
 }
