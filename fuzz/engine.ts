@@ -51,20 +51,31 @@ export function isHttpTarget(t: string): boolean {
   return t in HTTP_TARGETS;
 }
 
-/** Per target and run: enough to replay each kind of failure without filling the repository. */
+/**
+ * Per target, kind of failure and run: enough to replay each kind without filling the repository,
+ * and one frequent kind (a 5xx on every other input) leaves room for a rarer one (a hang).
+ */
 const MAX_KEPT_PER_RUN = 10;
 const keptThisRun = new Map<string, number>();
+const MAX_EXAMPLES_PER_KIND = 3;
 
-/** Keeps an input that crashed or hung, under its content hash, for the replay test. */
-function keep(target: string, input: Uint8Array): string | undefined {
-  const n = keptThisRun.get(target) ?? 0;
+type FailureKind = 'crash' | 'hang' | '5xx';
+
+/** Keeps an input that failed, under its content hash, for the replay test. */
+function keep(target: string, input: Uint8Array, kind: FailureKind = 'crash'): string | undefined {
+  const n = keptThisRun.get(`${target} ${kind}`) ?? 0;
   if (n >= MAX_KEPT_PER_RUN) return undefined;
-  keptThisRun.set(target, n + 1);
+  keptThisRun.set(`${target} ${kind}`, n + 1);
   const dir = join(REGRESSIONS, target);
   mkdirSync(dir, { recursive: true });
   const name = createHash('sha1').update(input).digest('hex').slice(0, 16);
   writeFileSync(join(dir, `${name}.bin`), input);
   return `${target}/${name}.bin`;
+}
+
+/** Up to MAX_EXAMPLES_PER_KIND lines per kind, so every kind found shows in the report. */
+function example(r: Report, kind: FailureKind, line: string): void {
+  if (r.examples.filter((e) => e.startsWith(`${kind}: `)).length < MAX_EXAMPLES_PER_KIND) r.examples.push(`${kind}: ${line}`);
 }
 
 export function regressionInputs(target: string): Uint8Array[] {
@@ -150,8 +161,9 @@ export async function fuzzDecoder(target: string, count: number, seed = 1, opts:
       if (out.ok) continue;
       if (out.hang) r.hangs++;
       else r.crashes++;
-      if (r.examples.length < 5) r.examples.push(out.hang ? `hang on ${input.length} bytes` : out.error!.split('\n').slice(0, 4).join(' | '));
-      if (opts.keepFailures !== false) keep(target, input);
+      const kind = out.hang ? 'hang' : 'crash';
+      example(r, kind, out.hang ? `on ${input.length} bytes` : out.error!.split('\n').slice(0, 4).join(' | '));
+      if (opts.keepFailures !== false) keep(target, input, kind);
     }
   } finally {
     await worker.close();
@@ -193,6 +205,7 @@ export async function fuzzHttp(target: string, baseUrl: string, count: number, s
       const out = await send(baseUrl + t.path, t.headers, t.wrap ? t.wrap(input) : input);
       r.retryable += out.retried;
       let failed = '';
+      let kind: FailureKind = 'crash';
       // No answer in 30 s is judged by the re-check like any slow answer.
       if (out.timedOut) r.timedOut++;
       else if (out.status === 0) {
@@ -201,6 +214,7 @@ export async function fuzzHttp(target: string, baseUrl: string, count: number, s
       } else if (isRetryable(out.status)) r.retryGaveUp++;
       else if (out.status >= 500) {
         r.serverErrors++;
+        kind = '5xx';
         failed = `${out.status} ${out.text.slice(0, 300)}`;
       } else if (out.status >= 400) r.refused++;
       else r.accepted++;
@@ -210,8 +224,9 @@ export async function fuzzHttp(target: string, baseUrl: string, count: number, s
       }
       if (failed) {
         // A seed is a corpus file or a generated input, never a regression case of its own.
-        const kept = opts.keepFailures !== false && !seeds.includes(input) ? keep(target, input) : undefined;
-        if (r.examples.length < 5) r.examples.push(`${failed}${kept ? ` [kept as ${kept}]` : ''}`);
+        const isSeed = seeds.includes(input);
+        const kept = opts.keepFailures !== false && !isSeed ? keep(target, input, kind) : undefined;
+        example(r, kind, `${failed}${kept ? ` [kept as ${kept}]` : isSeed ? ' [a seed]' : ''}`);
       }
     }
   };
@@ -232,8 +247,9 @@ export async function recheckSlow(r: HttpReport, baseUrl: string, opts: { keepFa
     r.rechecked++;
     if (out.slowestMs <= HANG_MS) continue;
     r.hangs++;
-    const kept = opts.keepFailures !== false && !seeds.some((x) => Buffer.compare(x, s.input) === 0) ? keep(r.target, s.input) : undefined;
-    if (r.examples.length < 5) r.examples.push(`slow twice: ${s.firstMs} ms then ${Math.round(out.slowestMs)} ms alone, answered ${out.status}, ${s.input.length} bytes${kept ? ` [kept as ${kept}]` : ''}`);
+    const isSeed = seeds.some((x) => Buffer.compare(x, s.input) === 0);
+    const kept = opts.keepFailures !== false && !isSeed ? keep(r.target, s.input, 'hang') : undefined;
+    example(r, 'hang', `${s.firstMs} ms in the run then ${Math.round(out.slowestMs)} ms alone, answered ${out.status}, ${s.input.length} bytes${kept ? ` [kept as ${kept}]` : isSeed ? ' [a seed]' : ''}`);
   }
   r.slow = [];
   return r;
