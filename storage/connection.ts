@@ -4,9 +4,48 @@
  * Everything above this file sees the same ClickHouseClient.
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
+
+// chDB is loaded only when an embedded store is opened: loading the engine's library alone
+// adds about 150 MB of resident memory, which a process that talks to a ClickHouse server (or
+// only forwards to NATS) should not carry.
+const require = createRequire(import.meta.url);
+
+const MiB = 1024 * 1024;
+
+/**
+ * Server configuration for the embedded engine. ClickHouse sizes its caches for a machine of
+ * its own (5 GiB each for marks, primary indexes and skip-index marks, 128 MiB of compiled
+ * expressions); inside Hearth's process they are capped so that the engine's share of memory
+ * stays small and predictable. Queries here touch few parts, so small caches lose little.
+ */
+const EMBEDDED_SERVER_ARGS = [
+  `--mark_cache_size=${64 * MiB}`,
+  `--index_mark_cache_size=${16 * MiB}`,
+  `--primary_index_cache_size=${16 * MiB}`,
+  `--query_condition_cache_size=${16 * MiB}`,
+  `--compiled_expression_cache_size=${16 * MiB}`,
+];
+
+type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connection'];
+
+/** Starts the embedded engine on `dir` with EMBEDDED_SERVER_ARGS and returns the client's connection to it. */
+function openEmbedded(dir: string): ClientConnection {
+  const { Session } = require('chdb') as typeof import('chdb');
+  const { createChdbConnection } = require('chdb/connection') as typeof import('chdb/connection');
+  // The engine takes its configuration from the first connection to a directory, and
+  // chdb/connection has no way to pass any. So a first session starts it with the settings and
+  // closes once the client's own connection holds the engine (which stays up while any does).
+  const first = new Session(dir, { connectionArgs: EMBEDDED_SERVER_ARGS });
+  try {
+    // The hook is typed for the client's internal Connection; chdb implements exactly that contract.
+    return createChdbConnection({ path: dir }) as unknown as ClientConnection;
+  } finally {
+    first.close();
+  }
+}
 
 export interface ConnectionOptions {
   /** Embedded store directory (chDB). Used when `url` is empty. */
@@ -50,8 +89,7 @@ export function connect(opts: ConnectionOptions): Connection {
   }
   const dir = resolve(opts.path);
   mkdirSync(dir, { recursive: true });
-  // The hook is typed for the client's internal Connection; chdb implements exactly that contract.
-  const connection = createChdbConnection({ path: dir }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
+  const connection = openEmbedded(dir);
   const client = createClient({ connection, clickhouse_settings: settings } as Parameters<typeof createClient>[0]);
   return { client, kind: 'chdb', key: `path:${dir}`, spoolDir: resolve(dir, 'spool') };
 }
