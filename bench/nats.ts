@@ -5,8 +5,10 @@
  * end-to-end rate until the last profile was stored, each side alone (the collector filling the
  * stream with no ingester, then one ingester draining that backlog), and, as the baseline
  * measured in the same run, the direct single-node path (HTTP push → ClickHouse) under the same
- * load.
+ * load. BENCH_CPU_PROF=DIR writes the collector's CPU profile there and prints its top functions
+ * by self time.
  */
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { corpusFile, HAS_CORPUS } from '../test/support/corpus.ts';
 import { singleNodeConfig, startHearth, tempDir, type HearthProcess } from '../test/support/hearth.ts';
@@ -15,6 +17,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { STREAM, collectorConfig, natsClient, storeConfig, waitDrained } from '../test/support/distributed.ts';
 import { loadGenerator } from './ingest.ts';
 import type { BenchResult, Row } from './report.ts';
+import { topFunctions } from './cpu-top.ts';
 
 const PROFILES = ['grafana-pyroscope/go.cpu.labels.pprof', 'grafana-pyroscope/single_group_with_optional_span_id.pb.gz'];
 const CONCURRENCY = 256;
@@ -27,9 +30,13 @@ export async function benchNats(seconds = 20): Promise<BenchResult> {
   const rows: Row[] = [];
   const running: HearthProcess[] = [];
   let nats: NatsServer | undefined;
+  const profDir = process.env.BENCH_CPU_PROF;
+  const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  if (profDir) mkdirSync(profDir, { recursive: true });
+  const profilesBefore = profDir ? new Set(readdirSync(profDir)) : new Set<string>();
   try {
     nats = await startNats();
-    const collector = await startHearth(collectorConfig(nats.url), tmp.dir);
+    const collector = await startHearth(collectorConfig(nats.url), tmp.dir, {}, nodeArgs);
     running.push(collector);
     const storeCfg = storeConfig(nats.url, join(tmp.dir, 'store'));
     let store = await startHearth(storeCfg, tmp.dir);
@@ -52,13 +59,20 @@ export async function benchNats(seconds = 20): Promise<BenchResult> {
     const fill = await loadGenerator(collector.url, bodies, seconds, CONCURRENCY);
     const collectorAlone = fill.ok / fill.elapsed;
     lines.push(`collector alone (HTTP push → JetStream acked, no ingester running): ${collectorAlone.toFixed(0)} profiles/s`);
-    const backlog = await streamMessages(nats.url);
+    // The stream was drained before the fill, so it now holds exactly the profiles acknowledged
+    // since, in however many messages the exporter grouped them into.
+    const backlog = fill.ok;
+    const messages = await streamMessages(nats.url);
     store = await startHearth(storeCfg, tmp.dir);
     running.push(store);
     const drainStart = performance.now();
     await waitDrained(nats.url, 600_000);
-    lines.push(`one ingester alone (draining a backlog of ${backlog}, NATS → committed): ${(backlog / ((performance.now() - drainStart) / 1000)).toFixed(0)} profiles/s`);
+    lines.push(`one ingester alone (draining a backlog of ${backlog} profiles in ${messages} messages, NATS → committed): ${(backlog / ((performance.now() - drainStart) / 1000)).toFixed(0)} profiles/s`);
     for (const p of running.splice(0)) await p.stop();
+    if (profDir) {
+      const fresh = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile') && !profilesBefore.has(f));
+      for (const f of fresh) lines.push(`collector CPU profile ${f}, top functions by self time:`, ...topFunctions(join(profDir, f), 20).map((l) => `  ${l}`));
+    }
 
     const single = await startHearth(singleNodeConfig(join(tmp.dir, 'single')), tmp.dir);
     running.push(single);

@@ -4,22 +4,23 @@
  * client's 2xx means the profile is durable in the stream. While NATS is away it rejects at
  * once with a 503 and Retry-After, and the connection comes back on its own.
  *
- * A group of batches (consumeMany, from the `batch` processor) goes out as few messages as
- * fit: one group message per subject and max_payload, acknowledged as a whole.
+ * Batches of one subject arriving within linger_ms share one message (grouper.ts), as many as
+ * max_message_bytes and the server's max_payload allow, acknowledged as a whole; every message
+ * gathered is published in one synchronous run, so they leave in one socket write.
  */
 import { z } from 'zod';
 import { jetstream, jetstreamManager, type JetStreamClient, type StreamConfig } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { ExporterFactory } from '../../core/component.ts';
-import { PayloadTooLargeError, UnavailableError } from '../../core/errors.ts';
+import { HearthError, PayloadTooLargeError, UnavailableError } from '../../core/errors.ts';
 import { counter, gauge, histogram } from '../../core/metrics.ts';
-import { Semaphore } from '../../core/semaphore.ts';
 import type { Batch } from '../../core/model.ts';
 import { createHash } from 'node:crypto';
 import { encodeBatch, encodeBatchGroup, GROUP_MEMBER_OVERHEAD_BYTES, GROUP_OVERHEAD_BYTES } from '../../formats/batch/index.ts';
 import { connectionSchema, defaultConnectionConfig, natsLocation, NatsLink, type ConnectionConfig } from '../../core/nats/connection.ts';
 import { SUBJECT_PREFIX, profileSubject } from '../../core/nats/subject.ts';
 import { ensureStream, type WantedStream } from '../../core/nats/stream.ts';
+import { Grouper, type Member } from './grouper.ts';
 
 export interface StreamSettings {
   name: string;
@@ -41,8 +42,12 @@ export interface NatsExporterConfig extends ConnectionConfig {
   stream: StreamSettings;
   /** Longest wait for JetStream's acknowledgement of one publish. */
   publish_timeout_ms: number;
-  /** Publishes awaiting their acknowledgement at once; further batches wait for room. */
+  /** Messages awaiting their acknowledgement at once; further messages wait for room. */
   max_pending_publishes: number;
+  /** Longest a batch waits for others of its subject, to share one message with them. */
+  linger_ms: number;
+  /** Largest message, in bytes, that batches are gathered into (the server's max_payload caps it too). */
+  max_message_bytes: number;
   /** Bodies larger than this are deflated before publishing. */
   compress_above_bytes: number;
   /** Retry-After, in seconds, sent with a 503 while NATS is unavailable. */
@@ -65,6 +70,8 @@ const schema = z.strictObject({
   }),
   publish_timeout_ms: z.number().int().min(100).max(120_000),
   max_pending_publishes: z.number().int().min(1).max(65_536),
+  linger_ms: z.number().int().min(0).max(1_000),
+  max_message_bytes: z.number().int().min(4_096),
   compress_above_bytes: z.number().int().nonnegative(),
   retry_after_seconds: z.number().int().min(1).max(3_600),
 });
@@ -86,6 +93,8 @@ export function defaultConfig(): NatsExporterConfig {
     },
     publish_timeout_ms: 5_000,
     max_pending_publishes: 512,
+    linger_ms: 5,
+    max_message_bytes: 1024 * 1024,
     compress_above_bytes: 32 * 1024,
     retry_after_seconds: 1,
   };
@@ -111,10 +120,10 @@ export const factory: ExporterFactory<NatsExporterConfig> = {
     const pendingGauge = gauge(settings.metrics, 'hearth_nats_publishes_pending', 'Publishes awaiting a JetStream acknowledgement.', ['exporter']);
     const readyGauge = gauge(settings.metrics, 'hearth_nats_ready', 'Whether the component is connected to NATS with its stream (and consumer) set up: 1 or 0.', ['component']);
 
-    const window = new Semaphore(config.max_pending_publishes);
     let js: JetStreamClient | undefined;
     let maxPayload = 1024 * 1024;
-    let inFlight = 0;
+    /** Batches taken and not yet settled: waiting in a group, queued, or in a message awaiting its ack. */
+    let open = 0;
     const idle: Array<() => void> = [];
 
     const link = new NatsLink(config, `hearth ${settings.id}`, settings.logger, async (nc: NatsConnection) => {
@@ -127,82 +136,92 @@ export const factory: ExporterFactory<NatsExporterConfig> = {
     });
     link.onReadyChange = (ready) => readyGauge.set({ component: `exporters/${settings.id}` }, ready ? 1 : 0);
     const unavailable = (why: string) => new UnavailableError(why, config.retry_after_seconds);
+    /** Bytes one message may carry: the server's max_payload less room for headers, and at most max_message_bytes. */
+    const messageRoom = () => Math.min(maxPayload - HEADER_ROOM, config.max_message_bytes);
 
-    async function publish(batch: Batch): Promise<void> {
-      const data = encode(batch);
-      await send(profileSubject(config.subject_prefix, batch.tenant, batch.labels.service_name ?? ''), data, messageId(batch.idempotencyKey), 1);
+    const grouper = new Grouper({
+      lingerMs: config.linger_ms,
+      maxBytes: () => messageRoom() - GROUP_OVERHEAD_BYTES,
+      memberOverhead: GROUP_MEMBER_OVERHEAD_BYTES,
+      ship: (subject, members) => {
+        outbox.push({ subject, members });
+        pump();
+      },
+    });
+
+    /** Messages ready to publish, waiting for room among the publishes awaiting their ack. */
+    const outbox: Array<{ subject: string; members: Member[] }> = [];
+    let pending = 0;
+
+    /**
+     * Publishes queued messages while there is room. It runs synchronously, so the messages
+     * shipped together leave in one socket write.
+     */
+    function pump(): void {
+      while (outbox.length && pending < config.max_pending_publishes) {
+        const { subject, members } = outbox.shift()!;
+        pending++;
+        pendingGauge.set(labels, pending);
+        void send(subject, members).finally(() => {
+          pending--;
+          pendingGauge.set(labels, pending);
+          pump();
+        });
+      }
     }
 
-    function encode(batch: Batch): Uint8Array {
+    async function publish(batch: Batch): Promise<void> {
       if (!link.ready || !js) {
         failures.inc({ ...labels, reason: 'unavailable' });
         throw unavailable(link.describe());
       }
       const data = encodeBatch(batch, { compressAbove: config.compress_above_bytes });
-      if (data.length + HEADER_ROOM > maxPayload) {
+      if (data.length + GROUP_OVERHEAD_BYTES + GROUP_MEMBER_OVERHEAD_BYTES > messageRoom()) {
         failures.inc({ ...labels, reason: 'too_large' });
         throw new PayloadTooLargeError(
           `the profile encodes to ${data.length} bytes, more than the NATS server accepts in one message (max_payload ${maxPayload}); raise max_payload on the NATS servers or lower compress_above_bytes`,
         );
       }
-      return data;
-    }
-
-    /** Publishes the batches of one subject as group messages, each as large as max_payload allows. */
-    async function publishGroup(subject: string, batches: Batch[]): Promise<void> {
-      const encoded = batches.map((b) => ({ key: b.idempotencyKey, data: encode(b) }));
-      const groups: Array<typeof encoded> = [];
-      let current: typeof encoded = [];
-      let size = GROUP_OVERHEAD_BYTES + HEADER_ROOM;
-      for (const e of encoded) {
-        const add = e.data.length + GROUP_MEMBER_OVERHEAD_BYTES;
-        if (current.length && size + add > maxPayload) {
-          groups.push(current);
-          current = [];
-          size = GROUP_OVERHEAD_BYTES + HEADER_ROOM;
-        }
-        current.push(e);
-        size += add;
-      }
-      if (current.length) groups.push(current);
-      await Promise.all(
-        groups.map((g) =>
-          g.length === 1
-            ? send(subject, g[0].data, messageId(g[0].key), 1)
-            : send(subject, encodeBatchGroup(g.map((e) => e.data)), groupId(g.map((e) => e.key)), g.length),
-        ),
-      );
-    }
-
-    async function send(subject: string, data: Uint8Array, msgID: string, batchCount: number): Promise<void> {
-      if (!link.ready || !js) {
-        failures.inc({ ...labels, reason: 'unavailable' }, batchCount);
-        throw unavailable(link.describe());
-      }
-      const client = js;
-      await window.acquire();
-      inFlight++;
-      pendingGauge.set(labels, window.inUse);
-      const end = latency.startTimer(labels);
+      open++;
       try {
-        // A publish can be cut off by a disconnect after JetStream stored it; the retry then
-        // carries the same message ID, and JetStream drops it as a duplicate.
-        const ack = await client.publish(subject, data, { msgID, timeout: config.publish_timeout_ms });
+        await grouper.add(profileSubject(config.subject_prefix, batch.tenant, batch.labels.service_name ?? ''), batch.idempotencyKey, data);
+      } finally {
+        if (--open === 0) for (const r of idle.splice(0)) r();
+      }
+    }
+
+    /** One message: a lone batch as it is, several as a group; every member settles with its ack. */
+    async function send(subject: string, members: Member[]): Promise<void> {
+      const n = members.length;
+      try {
+        const client = js;
+        if (!link.ready || !client) {
+          failures.inc({ ...labels, reason: 'unavailable' }, n);
+          throw unavailable(link.describe());
+        }
+        const data = n === 1 ? members[0].data : encodeBatchGroup(members.map((m) => m.data));
+        const msgID = n === 1 ? messageId(members[0].key) : groupId(members.map((m) => m.key));
+        const end = latency.startTimer(labels);
+        let ack;
+        try {
+          // A publish can be cut off by a disconnect after JetStream stored it; the client's
+          // retry then carries the same message ID, and JetStream drops it as a duplicate.
+          ack = await client.publish(subject, data, { msgID, timeout: config.publish_timeout_ms });
+        } catch (e) {
+          // No stream listens on the subject any more (JetStream answers "no responders"): set it up again.
+          if (isNoResponders(e)) link.recheck();
+          const reason = link.connected ? 'error' : 'unavailable';
+          failures.inc({ ...labels, reason }, n);
+          settings.logger.debug({ err: (e as Error).message, subject }, 'publish failed');
+          throw unavailable(link.connected ? `JetStream did not acknowledge the profile: ${(e as Error).message}` : link.describe());
+        }
         end();
-        published.inc(labels, batchCount);
+        published.inc(labels, n);
         messages.inc(labels);
         if (ack.duplicate) duplicates.inc(labels);
+        for (const m of members) m.settle.resolve();
       } catch (e) {
-        // No stream listens on the subject any more (JetStream answers "no responders"): set it up again.
-        if (isNoResponders(e)) link.recheck();
-        const reason = link.connected ? 'error' : 'unavailable';
-        failures.inc({ ...labels, reason }, batchCount);
-        settings.logger.debug({ err: (e as Error).message, subject }, 'publish failed');
-        throw unavailable(link.connected ? `JetStream did not acknowledge the profile: ${(e as Error).message}` : link.describe());
-      } finally {
-        window.release();
-        pendingGauge.set(labels, window.inUse);
-        if (--inFlight === 0) for (const r of idle.splice(0)) r();
+        for (const m of members) m.settle.reject(e);
       }
     }
 
@@ -217,21 +236,20 @@ export const factory: ExporterFactory<NatsExporterConfig> = {
       },
       consume: publish,
       async consumeMany(batches) {
-        // One subject per tenant and service, so that consumers can still filter by them.
-        const bySubject = new Map<string, Batch[]>();
-        for (const b of batches) {
-          const subject = profileSubject(config.subject_prefix, b.tenant, b.labels.service_name ?? '');
-          const list = bySubject.get(subject);
-          if (list) list.push(b);
-          else bySubject.set(subject, [b]);
-        }
-        await Promise.all([...bySubject].map(([subject, list]) => publishGroup(subject, list)));
+        // Each batch joins its subject's group; those of one subject mostly share a message.
+        const results = await Promise.allSettled(batches.map((b) => publish(b)));
+        const errors = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+        // A retryable failure is reported over a permanent one: the retry resends the batches
+        // that did go out, and their idempotency keys keep them stored once.
+        if (errors.length) throw errors.find((e) => e instanceof HearthError && (e.status === 429 || e.status >= 500)) ?? errors[0];
       },
       async flush() {
-        // Nothing is buffered: a batch is either published or in flight.
+        // Nothing waits any more: what is gathered goes out now, and later batches at once.
+        grouper.stopLingering();
       },
       async shutdown() {
-        if (inFlight > 0) await new Promise<void>((r) => idle.push(r));
+        grouper.stopLingering();
+        if (open > 0) await new Promise<void>((r) => idle.push(r));
         await link.close();
       },
     };

@@ -1,5 +1,5 @@
 /**
- * Batch → bytes (layout in layout.ts). Single pass into a growable buffer.
+ * Batch → bytes (layout in layout.ts). Single pass into a reused growable buffer.
  */
 import { deflateRawSync } from 'node:zlib';
 import type { Batch, Labels, Profile } from '../../core/model.ts';
@@ -70,27 +70,40 @@ export interface EncodeBatchOptions {
   compressAbove?: number;
 }
 
+/** Where the flags byte sits: after the magic and the version. */
+const FLAGS_AT = MAGIC.length + 1;
+/** A scratch buffer kept between calls while it stays this small; a larger one is let go. */
+const KEEP_SCRATCH_BYTES = 4 * 1024 * 1024;
+let scratch: Out | undefined;
+
 export function encodeBatch(batch: Batch, opts: EncodeBatchOptions = {}): Uint8Array {
-  const body = encodeProfile(batch.profile);
-  const compress = body.length > (opts.compressAbove ?? Infinity);
-  const out = new Out(256 + (compress ? 0 : body.length));
+  // Header and body are written into one reused buffer, and only the result is copied out:
+  // one allocation per batch instead of a growing buffer for each part.
+  const out = scratch ?? new Out(64 * 1024);
+  scratch = undefined;
+  out.pos = 0;
   out.raw(MAGIC);
   out.byte(VERSION);
-  out.byte(compress ? FLAG_DEFLATE : 0);
+  out.byte(0);
   out.string(batch.tenant);
   out.string(batch.idempotencyKey);
   out.labels(batch.labels);
-  if (compress) {
-    out.uvarint(body.length);
-    out.raw(deflateRawSync(body, { level: 1 }));
-  } else {
-    out.raw(body);
+  const bodyStart = out.pos;
+  encodeProfile(out, batch.profile);
+  const bodyLength = out.pos - bodyStart;
+  if (bodyLength > (opts.compressAbove ?? Infinity)) {
+    const deflated = deflateRawSync(out.buf.subarray(bodyStart, out.pos), { level: 1 });
+    out.buf[FLAGS_AT] = FLAG_DEFLATE;
+    out.pos = bodyStart;
+    out.uvarint(bodyLength);
+    out.raw(deflated);
   }
-  return out.finish();
+  const result = out.buf.slice(0, out.pos);
+  if (out.buf.length <= KEEP_SCRATCH_BYTES) scratch = out;
+  return result;
 }
 
-function encodeProfile(p: Profile): Uint8Array {
-  const out = new Out(1024 + p.names.length * 24 + p.samples.length * 8);
+function encodeProfile(out: Out, p: Profile): void {
   out.uvarint(p.sampleTypes.length);
   for (const t of p.sampleTypes) {
     out.string(t.type);
@@ -145,5 +158,4 @@ function encodeProfile(p: Profile): Uint8Array {
     if (asFloat) for (const v of s.values) out.float64LE(v);
     else for (const v of s.values) out.signed(v);
   }
-  return out.finish();
 }

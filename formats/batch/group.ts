@@ -13,6 +13,7 @@ import { BadRequestError } from '../../core/errors.ts';
 import type { Batch } from '../../core/model.ts';
 import { decodeBatch, type DecodeBatchOptions } from './decode.ts';
 import { MAGIC } from './layout.ts';
+import { ByteWriter, varintSize } from '../byte-writer.ts';
 
 const GROUP_MAGIC = [0x48, 0x42, 0x41, 0x47] as const; // "HBAG"
 const GROUP_VERSION = 1;
@@ -20,35 +21,16 @@ const GROUP_VERSION = 1;
 export const GROUP_OVERHEAD_BYTES = 5 + 10;
 export const GROUP_MEMBER_OVERHEAD_BYTES = 10;
 
-function varint(n: number, out: number[]): void {
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
-}
-
 /** Several encoded batches (encodeBatch's output) as one group message. */
 export function encodeBatchGroup(encoded: readonly Uint8Array[]): Uint8Array {
   if (!encoded.length) throw new Error('a batch group needs at least one batch');
-  const head: number[] = [...GROUP_MAGIC, GROUP_VERSION];
-  varint(encoded.length, head);
-  const lengths = encoded.map((e) => {
-    const l: number[] = [];
-    varint(e.length, l);
-    return l;
-  });
-  const size = head.length + encoded.reduce((n, e, i) => n + e.length + lengths[i].length, 0);
-  const out = new Uint8Array(size);
-  out.set(head, 0);
-  let at = head.length;
-  encoded.forEach((e, i) => {
-    out.set(lengths[i], at);
-    at += lengths[i].length;
-    out.set(e, at);
-    at += e.length;
-  });
-  return out;
+  let size = GROUP_MAGIC.length + 1 + varintSize(encoded.length);
+  for (const e of encoded) size += varintSize(e.length) + e.length;
+  const out = new ByteWriter(size);
+  out.raw(GROUP_MAGIC).byte(GROUP_VERSION).uvarint(encoded.length);
+  for (const e of encoded) out.uvarint(e.length).raw(e);
+  // Sized exactly up front, so the writer's buffer is the message itself.
+  return out.buf.length === out.pos ? out.buf : out.finish();
 }
 
 function invalid(what: string, at: number): BadRequestError {

@@ -29,7 +29,7 @@ export interface NatsReceiverConfig extends ConnectionConfig {
   fetch_batch: number;
   /** How long one pull waits for messages before the next one is sent. */
   fetch_expires_ms: number;
-  /** Messages this process works on at once (decoding, in the pipeline, awaiting an ack). */
+  /** Messages this process works on at once (decoding, in the pipeline, awaiting an ack), and batches of them in the pipeline at once. */
   max_in_flight: number;
   /** MiB of messages (as received) this process works on at once; 0: only max_in_flight bounds them. */
   max_in_flight_mib: number;

@@ -26,6 +26,7 @@ import type { Registry } from 'prom-client';
 import type { Consumer, CreateSettings, Endpoint, Receiver } from '../../core/component.ts';
 import { HearthError } from '../../core/errors.ts';
 import { counter, gauge } from '../../core/metrics.ts';
+import { Semaphore } from '../../core/semaphore.ts';
 import type { Batch } from '../../core/model.ts';
 import { decodeBatches } from '../../formats/batch/index.ts';
 import { natsLocation, NatsLink } from '../../core/nats/connection.ts';
@@ -71,9 +72,17 @@ function ingesterMetrics(reg: Registry, id: string) {
  * Hands every batch on; settles once all are stored. After all settled it fails with a
  * retryable error if any failed so (the message is then delivered again rather than poison).
  */
-async function consumeAll(next: Consumer<'profiles'>, batches: Batch[]): Promise<void> {
-  if (batches.length === 1) return next.consume(batches[0]);
-  const results = await Promise.allSettled(batches.map((b) => next.consume(b)));
+async function consumeAll(next: Consumer<'profiles'>, batches: Batch[], slots: Semaphore): Promise<void> {
+  const one = async (b: Batch) => {
+    await slots.acquire();
+    try {
+      await next.consume(b);
+    } finally {
+      slots.release();
+    }
+  };
+  if (batches.length === 1) return one(batches[0]);
+  const results = await Promise.allSettled(batches.map(one));
   const errors = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
   if (!errors.length) return;
   throw errors.find((e) => e instanceof HearthError && (e.status === 429 || e.status >= 500)) ?? errors[0];
@@ -98,6 +107,11 @@ export class Ingester implements Receiver {
   private timers: NodeJS.Timeout[] = [];
   private lastWarned = 0;
   private readonly m: IngesterMetrics;
+  /**
+   * Batches handed to the pipeline at once. A group message holds many, and a pipeline
+   * refuses (429) what it cannot queue: more than this wait here instead.
+   */
+  private readonly batchSlots: Semaphore;
 
   constructor(
     settings: CreateSettings,
@@ -106,6 +120,7 @@ export class Ingester implements Receiver {
   ) {
     this.logger = settings.logger;
     this.m = ingesterMetrics(settings.metrics, settings.id);
+    this.batchSlots = new Semaphore(config.max_in_flight);
     this.link = new NatsLink(config, `hearth ${settings.id}`, settings.logger, (nc) => this.prepare(nc));
     this.link.onReadyChange = (ready) => this.m.ready.set({ component: `receivers/${settings.id}` }, ready ? 1 : 0);
   }
@@ -279,7 +294,7 @@ export class Ingester implements Receiver {
     try {
       // A group message is acknowledged once every batch in it is stored. If one fails, the
       // whole message comes back, and the batches already stored are skipped as duplicates.
-      await consumeAll(this.next, batches);
+      await consumeAll(this.next, batches, this.batchSlots);
     } catch (e) {
       if (e instanceof HearthError && (e.status === 429 || e.status >= 500)) return this.retry(m, e);
       if (this.stopping) {

@@ -15,7 +15,7 @@ import { createUser } from '@nats-io/nkeys';
 import factory, { type NatsExporterConfig } from '../../exporters/nats/index.ts';
 import receiverFactory from '../../receivers/nats/index.ts';
 import { profileSubject, subjectToken, tokenName } from '../../core/nats/subject.ts';
-import { decodeBatch } from '../../formats/batch/index.ts';
+import { decodeBatch, decodeBatches, encodeBatch } from '../../formats/batch/index.ts';
 import { HearthError } from '../../core/errors.ts';
 import type { Exporter, Host } from '../../core/component.ts';
 import type { Batch } from '../../core/model.ts';
@@ -129,6 +129,56 @@ describe('nats exporter', { timeout: 60_000 }, () => {
     }
   });
 
+  test('batches of one subject arriving together share a message; each settles with its ack', async () => {
+    const nats = await server();
+    const e = await exporter({ url: nats.url, linger_ms: 50 });
+    const keys = ['g-1', 'g-2', 'g-3', 'g-4'];
+    // A retry of g-2 while the original still waits joins it rather than being sent twice.
+    await Promise.all([...keys.map((k) => e.consume(batch(k))), e.consume(batch('g-2')), e.consume(batch('other', 'anonymous', 'svc'))]);
+    const nc = await natsClient(nats.url);
+    try {
+      const jsm = await jetstreamManager(nc);
+      assert.equal((await jsm.streams.info('HEARTH_PROFILES')).state.messages, 2, 'one message per subject');
+      const bySubject = new Map<string, Batch[]>();
+      for (const seq of [1, 2]) {
+        const m = (await jsm.streams.getMessage('HEARTH_PROFILES', { seq }))!;
+        bySubject.set(m.subject, decodeBatches(m.data));
+      }
+      assert.deepEqual(bySubject.get('hearth.profiles.team%2Ea.check%20out%2A'), keys.map((k) => batch(k)));
+      assert.deepEqual(bySubject.get('hearth.profiles.anonymous.svc'), [batch('other', 'anonymous', 'svc')]);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  test('a group is split at max_message_bytes, and a failed publish answers every batch of its message', async () => {
+    const nats = await server();
+    const one = encodedSize(batch('size-probe-00'));
+    const e = await exporter({ url: nats.url, linger_ms: 50, max_message_bytes: Math.max(4096, one * 3 + 64) });
+    const many = Array.from({ length: Math.ceil(4096 / one) * 4 }, (_, i) => batch(`size-${String(i).padStart(4, '0')}`));
+    await Promise.all(many.map((b) => e.consume(b)));
+    const nc = await natsClient(nats.url);
+    try {
+      const jsm = await jetstreamManager(nc);
+      const info = await jsm.streams.info('HEARTH_PROFILES');
+      assert.ok(info.state.messages > 1, `${many.length} batches went out as ${info.state.messages} messages`);
+      const stored: Batch[] = [];
+      for (let seq = 1; seq <= info.state.messages; seq++) {
+        const m = (await jsm.streams.getMessage('HEARTH_PROFILES', { seq }))!;
+        assert.ok(m.data.length <= Math.max(4096, one * 3 + 64), `message ${seq} of ${m.data.length} bytes`);
+        stored.push(...decodeBatches(m.data));
+      }
+      assert.deepEqual(stored.map((b) => b.idempotencyKey).sort(), many.map((b) => b.idempotencyKey).sort());
+
+      // No stream any more: every batch of the message is refused, none is left hanging.
+      await jsm.streams.delete('HEARTH_PROFILES');
+      const results = await Promise.allSettled(['lost-1', 'lost-2', 'lost-3'].map((k) => e.consume(batch(k))));
+      for (const r of results) assert.ok(r.status === 'rejected' && r.reason instanceof HearthError && r.reason.status === 503, JSON.stringify(r));
+    } finally {
+      await nc.close();
+    }
+  });
+
   test('brings an existing stream to the configured settings, and leaves a matching one alone', async () => {
     const nats = await server();
     await exporter({ url: nats.url });
@@ -216,6 +266,10 @@ describe('nats exporter', { timeout: 60_000 }, () => {
     await assert.rejects(noCert.consume(batch('tls-2')), (err: unknown) => err instanceof HearthError && err.status === 503);
   });
 });
+
+function encodedSize(b: Batch): number {
+  return encodeBatch(b).length;
+}
 
 function hasOpenssl(): boolean {
   try {

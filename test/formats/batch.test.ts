@@ -39,6 +39,21 @@ describe('batch codec', () => {
     }
   });
 
+  test('encodings are independent of each other: a later batch does not change an earlier result', () => {
+    const a = synthetic();
+    const b = synthetic();
+    b.tenant = 'team-b';
+    b.profile.names = [...b.profile.names, 'y'.repeat(100_000)];
+    const first = encodeBatch(a);
+    const copy = Uint8Array.from(first);
+    const compressed = encodeBatch(b, { compressAbove: 0 });
+    encodeBatch(b);
+    assert.deepEqual(first, copy);
+    assert.deepEqual(decodeBatch(first), a);
+    assert.deepEqual(decodeBatch(compressed), b);
+    assert.deepEqual(decodeBatch(encodeBatch(a, { compressAbove: 0 })), a);
+  });
+
   test('non-integer and huge values switch to float64 and survive', () => {
     const b = synthetic();
     b.profile.samples[0].values = [0.5, 2 ** 60];
