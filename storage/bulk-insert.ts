@@ -35,6 +35,22 @@ function sqlString(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
+/**
+ * The insert's settings as part of its statement. The embedded engine would otherwise run them
+ * as `SET` statements of the session, where they stay for every later query of the process: an
+ * insert without a deduplication token would inherit the previous insert's.
+ */
+function settingsClause(settings: InsertSettings): string {
+  const entries = Object.entries(settings);
+  if (!entries.length) return '';
+  return ` SETTINGS ${entries
+    .map(([k, v]) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid setting name: ${JSON.stringify(k)}`);
+      return `${k} = ${typeof v === 'number' && Number.isFinite(v) ? String(v) : sqlString(String(v))}`;
+    })
+    .join(', ')}`;
+}
+
 export async function insertRowBinary(conn: Connection, table: string, structure: string, data: Uint8Array, settings: InsertSettings = {}): Promise<void> {
   if (data.length === 0) return;
   const columns = columnNames(structure).join(', ');
@@ -51,8 +67,7 @@ export async function insertRowBinary(conn: Connection, table: string, structure
   writeFileSync(file, data);
   try {
     await conn.client.command({
-      query: `INSERT INTO ${table} (${columns}) SELECT * FROM file(${sqlString(file)}, 'RowBinary', ${sqlString(structure)})`,
-      clickhouse_settings: settings,
+      query: `INSERT INTO ${table} (${columns})${settingsClause(settings)} SELECT * FROM file(${sqlString(file)}, 'RowBinary', ${sqlString(structure)})`,
     });
   } finally {
     rmSync(file, { force: true });
