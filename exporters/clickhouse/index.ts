@@ -17,7 +17,7 @@ export interface ClickHouseExporterConfig extends StoreConfig {
   flush_interval_ms: number;
   /** Sample rows that trigger an early insert. */
   max_rows: number;
-  /** Inserts allowed to run at once. */
+  /** Inserts allowed to run at once; a second starts only when max_rows are waiting. */
   max_concurrent_flushes: number;
   /** MiB of rows held (waiting for or in an insert) beyond which writes wait; 0: no limit. */
   max_pending_mib: number;
