@@ -148,9 +148,9 @@ export interface MergeOptions {
 
 /**
  * A query's values, written into its text as literals (sqlLiteral) rather than bound: chDB runs
- * bound queries one at a time across the whole process, so a bound flame graph query would wait
- * for every writer's check and every other API query. The query is built with placeholders
- * (`{p0:String}`), which stay what tracing records, so no value reaches a span.
+ * bound queries one at a time across the whole process, whatever connection they use, while
+ * queries without parameters on different connections run side by side. The query is built with
+ * placeholders (`{p0:String}`), which stay what tracing records, so no value reaches a span.
  */
 class Params {
   private readonly literals: string[] = [];
@@ -391,7 +391,7 @@ export class QueryEngine {
   }
 
   private rows<T>(query: string, params: Params): Promise<T[]> {
-    // The SQL holds placeholders, never the values bound to them.
+    // Traced as built: placeholders, never the values written in their place.
     return traced('clickhouse.query', { 'db.system.name': 'clickhouse', 'db.query.text': query.slice(0, 4096) }, async () => {
       const scope = currentQueryScope();
       if (!scope) {
