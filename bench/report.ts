@@ -49,14 +49,34 @@ export function rssBytes(pid: number): number | undefined {
   }
 }
 
-/** Samples a process's RSS until stopped; returns the peak. */
-export function rssPeak(pid: number, everyMs = 200): { stop(): number } {
-  let peak = rssBytes(pid) ?? 0;
-  const timer = setInterval(() => (peak = Math.max(peak, rssBytes(pid) ?? 0)), everyMs);
+/**
+ * Resident memory split by kind, in bytes: `file` is pages mapped from files (program and
+ * library code, shared with other processes and dropped by the kernel under pressure), `anon`
+ * the process's own (heaps, stacks, caches).
+ */
+export function rssSplit(pid: number): { rss: number; anon: number; file: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+    return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples a process's RSS until stopped; returns the sample with the highest RSS. */
+export function rssPeak(pid: number, everyMs = 200): { stop(): { rss: number; anon: number; file: number } } {
+  let peak = rssSplit(pid) ?? { rss: 0, anon: 0, file: 0 };
+  const sample = () => {
+    const now = rssSplit(pid);
+    if (now && now.rss > peak.rss) peak = now;
+  };
+  const timer = setInterval(sample, everyMs);
   return {
     stop() {
       clearInterval(timer);
-      return Math.max(peak, rssBytes(pid) ?? 0);
+      sample();
+      return peak;
     },
   };
 }

@@ -80,10 +80,14 @@ service:
 `;
 }
 
-export async function startHearth(configText: string, dir: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<HearthProcess> {
+/** Tests run Hearth from its TypeScript sources, so they need no build step. */
+const FROM_SOURCES = ['--import', tsxLoader, join(root, 'bin/hearth.ts')];
+
+/** `entry`: the node arguments that run the CLI (a benchmark passes the compiled one). */
+export async function startHearth(configText: string, dir: string, env: Record<string, string> = {}, nodeArgs: string[] = [], entry: string[] = FROM_SOURCES): Promise<HearthProcess> {
   const configFile = join(dir, `pipelines-${Date.now()}-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(configFile, configText);
-  const child = spawn(process.execPath, [...nodeArgs, '--import', tsxLoader, join(root, 'bin/hearth.ts'), 'start', '--config', configFile], {
+  const child = spawn(process.execPath, [...nodeArgs, ...entry, 'start', '--config', configFile], {
     cwd: dir,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
