@@ -11,13 +11,36 @@ export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
+/** zlib's default output chunk. */
+const DEFAULT_CHUNK = 16 * 1024;
+/** Deflate cannot expand input by more than about 1032:1. */
+const MAX_DEFLATE_RATIO = 1032;
+/** Beyond this the copy saved is small next to inflating, and one allocation should stay modest. */
+const MAX_HINTED_CHUNK = 8 * 1024 * 1024;
+
+/**
+ * Output chunk size for one inflate. When the whole output fits in one chunk zlib returns
+ * it as is, instead of collecting 16 KiB chunks and copying them into one buffer. The gzip
+ * trailer states the (last member's) size modulo 2^32; it is only a hint, so it is capped
+ * by the limit and by what the compressed size can possibly inflate to, and a wrong hint
+ * costs chunks, never correctness.
+ */
+function outputChunkSize(bytes: Uint8Array, maxBytes: number): number {
+  if (bytes.length < 18) return DEFAULT_CHUNK;
+  const n = bytes.length;
+  const stated = (bytes[n - 4] | (bytes[n - 3] << 8) | (bytes[n - 2] << 16) | (bytes[n - 1] << 24)) >>> 0;
+  // One byte more than the output, so that zlib sees the end of the stream within the chunk.
+  const hint = Math.min(stated + 1, maxBytes + 1, n * MAX_DEFLATE_RATIO, MAX_HINTED_CHUNK);
+  return hint > DEFAULT_CHUNK ? Math.floor(hint) : DEFAULT_CHUNK;
+}
+
 export function inflateBounded(bytes: Uint8Array, maxBytes: number): Uint8Array {
   if (!isGzip(bytes)) throw new BadRequestError('not gzip data (missing the 1f 8b magic bytes)');
   if (!(maxBytes >= 0)) throw new RangeError(`maxBytes must be a non-negative number, got ${maxBytes}`);
   let out: Uint8Array;
   try {
     // zlib rejects a limit of 0, hence the floor of 1 and the re-check below.
-    out = gunzipSync(bytes, { maxOutputLength: Math.max(1, maxBytes) });
+    out = gunzipSync(bytes, { maxOutputLength: Math.max(1, maxBytes), chunkSize: outputChunkSize(bytes, maxBytes) });
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (code === 'ERR_BUFFER_TOO_LARGE') {
