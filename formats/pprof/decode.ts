@@ -202,11 +202,29 @@ class PprofDecoder {
 
   // Frame names, deduplicated through an open-addressing table keyed by a hash of their
   // code units: cheaper than a Map<string>, and for ASCII names it is computed straight
-  // from the string table's bytes, so duplicates are never decoded. Slots are
-  // (name index, hash) pairs, so that a probe reads one cache line.
-  private readonly names: string[] = [''];
+  // from the string table's bytes, so duplicates are never decoded.
+  //
+  // Locations are resolved in file order before the samples are read (memory is then read
+  // front to back, not in the order samples happen to refer to it), but the profile lists
+  // names in the order samples first use them. So interning yields a provisional name id,
+  // and a name gets its place in `names` when a sample first reaches it (`finalName`).
+  /** Provisional names; slots of `nameSlots` hold their indices, `nameHash` their hashes. */
+  private readonly provNames: string[] = [''];
   private nameSlots: Int32Array;
+  private nameHash: Int32Array;
   private nameMask: number;
+  /** Index in `names` of each provisional name, 0 while no sample has used it. */
+  private nameFinal: Int32Array;
+  private readonly names: string[] = [''];
+  /**
+   * Frames of each location as provisional names, by position: 0 when the location was not
+   * resolved ahead (a duplicate id, or malformed: such a location is parsed again when a
+   * sample refers to it, so that its error surfaces exactly where it used to); > 0 a single
+   * frame; < 0 several, at `provPool[-v - 1]` (count, then the frames, leaf first).
+   */
+  private locProv!: Int32Array;
+  private provPool: Int32Array;
+  private nProvPool = 0;
 
   // Unique stacks, stored back to back in `stackPool`; a sample's frames are written at
   // its tail and kept only when the stack is new.
@@ -214,8 +232,13 @@ class PprofDecoder {
   private nStackPool = 0;
   private stackStart!: Int32Array;
   private stackLen!: Int32Array;
+  private stackHash!: Int32Array;
   private nStacks = 0;
-  /** (stack index + 1, hash) pairs; see `internStack`. */
+  /**
+   * Stack index + 1 per slot (0: empty); see `internStack`. Hashes live in `stackHash`, so
+   * that the table is 4 bytes a slot: most stacks of a CPU profile are new, and their probe
+   * ends at the first, randomly placed, slot, which is then more often in cache.
+   */
   private slots!: Int32Array;
   private slotMask = 0;
 
@@ -243,8 +266,11 @@ class PprofDecoder {
     this.fnIds = scratch.f64('fnIds', guess >> 1);
     this.framePool = scratch.u32('framePool', 1024);
     this.lineTmp = scratch.f64('lineTmp', 64);
-    this.nameSlots = scratch.i32('nameSlots', 4096).fill(0, 0, 4096);
+    this.nameSlots = scratch.i32('nameSlots', 2048).fill(0, 0, 2048);
     this.nameMask = 2047;
+    this.nameHash = scratch.i32('nameHash', 1024);
+    this.nameFinal = scratch.i32('nameFinal', 1024);
+    this.provPool = scratch.i32('provPool', 1024);
     this.labelBuf = scratch.i32('labelBuf', 64);
     this.plainBuf = scratch.i32('labelPlain', 128);
   }
@@ -255,6 +281,7 @@ class PprofDecoder {
     this.indexFunctions();
     this.parseMappings();
     this.locIndex = buildIndex('locIndex', this.locIds, this.nLocs, -1);
+    this.resolveLocationsAhead();
     const samples = this.decodeSamples();
 
     const st = this.sampleTypeIdx;
@@ -464,7 +491,7 @@ class PprofDecoder {
     // Most functions become a distinct name; size the name table for them up front.
     const slotCount = nextPow2(2 * n + 2);
     if (slotCount > this.nameMask + 1) {
-      this.nameSlots = scratch.i32('nameSlots', 2 * slotCount).fill(0, 0, 2 * slotCount);
+      this.nameSlots = scratch.i32('nameSlots', slotCount).fill(0, 0, slotCount);
       this.nameMask = slotCount - 1;
     }
     this.fnIndex = buildIndex('fnIndex', this.fnIds, n, 1);
@@ -495,24 +522,32 @@ class PprofDecoder {
     const buf = this.buf;
     let h = this.seed;
     let high = 0;
-    for (let j = start; j < end; j++) {
+    let j = start;
+    // Four bytes a step: names are the bulk of a symbol table, and each is hashed once.
+    for (const last = end - 4; j <= last; j += 4) {
+      const w = buf[j] | (buf[j + 1] << 8) | (buf[j + 2] << 16) | (buf[j + 3] << 24);
+      high |= w;
+      h = mixWord(h, w);
+    }
+    for (; j < end; j++) {
       const c = buf[j];
       high |= c;
-      h = Math.imul(h ^ c, FNV_PRIME);
+      h = mixWord(h, c);
     }
-    h = avalanche(h);
     // Non-ASCII bytes may be invalid UTF-8, and different invalid sequences can decode to
     // the same string, so those names are compared as decoded strings.
-    if (high >= 0x80) return this.internString(this.utf8.slice(start, end));
+    if ((high & 0x80808080) !== 0) return this.internString(this.utf8.slice(start, end));
+    h = avalanche(h);
     const len = end - start;
-    const names = this.names;
+    const names = this.provNames;
+    const hashes = this.nameHash;
     const slots = this.nameSlots;
     const mask = this.nameMask;
     let i = h & mask;
     for (;;) {
-      const e = slots[2 * i];
+      const e = slots[i];
       if (e === 0) break;
-      if (slots[2 * i + 1] === h) {
+      if (hashes[e] === h) {
         const cand = names[e];
         if (cand.length === len) {
           let k = 0;
@@ -525,46 +560,77 @@ class PprofDecoder {
     return this.addName(this.utf8.latin1(start, end), h, i);
   }
 
-  /** Interns a name built in JS; hashes UTF-16 code units, which equal the bytes for ASCII. */
+  /**
+   * Interns a name built in JS. An ASCII string hashes exactly as its bytes do in
+   * `internBytes`; any other string can only equal another non-ASCII one, so it may hash
+   * differently (one code unit a step).
+   */
   private internString(s: string): number {
     let h = this.seed;
-    for (let j = 0; j < s.length; j++) h = Math.imul(h ^ s.charCodeAt(j), FNV_PRIME);
+    const n = s.length;
+    let ascii = true;
+    for (let j = 0; j < n; j++) {
+      if (s.charCodeAt(j) >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) {
+      let j = 0;
+      for (const last = n - 4; j <= last; j += 4) {
+        h = mixWord(h, s.charCodeAt(j) | (s.charCodeAt(j + 1) << 8) | (s.charCodeAt(j + 2) << 16) | (s.charCodeAt(j + 3) << 24));
+      }
+      for (; j < n; j++) h = mixWord(h, s.charCodeAt(j));
+    } else {
+      for (let j = 0; j < n; j++) h = mixWord(h, s.charCodeAt(j));
+    }
     h = avalanche(h);
     const slots = this.nameSlots;
     const mask = this.nameMask;
     let i = h & mask;
     for (;;) {
-      const e = slots[2 * i];
+      const e = slots[i];
       if (e === 0) break;
-      if (slots[2 * i + 1] === h && this.names[e] === s) return e;
+      if (this.nameHash[e] === h && this.provNames[e] === s) return e;
       i = (i + 1) & mask;
     }
     return this.addName(s, h, i);
   }
 
   private addName(s: string, h: number, slot: number): number {
-    const idx = this.names.length;
-    this.names.push(s);
-    this.nameSlots[2 * slot] = idx;
-    this.nameSlots[2 * slot + 1] = h;
+    const idx = this.provNames.length;
+    this.provNames.push(s);
+    if (idx >= this.nameHash.length) this.nameHash = scratch.grow('nameHash', this.nameHash, idx, idx + 1);
+    if (idx >= this.nameFinal.length) this.nameFinal = scratch.grow('nameFinal', this.nameFinal, idx, idx + 1);
+    this.nameHash[idx] = h;
+    this.nameFinal[idx] = 0;
+    this.nameSlots[slot] = idx;
     if (idx * 2 > this.nameMask) {
-      // Rehash into a table twice the size. The old table is copied first because the
-      // scratch arena may hand back the same array.
-      const old = this.nameSlots.slice(0, 2 * (this.nameMask + 1));
+      // Rehash into a table twice the size, from the hashes kept per name.
       const size = (this.nameMask + 1) * 2;
-      const slots = scratch.i32('nameSlots', 2 * size).fill(0, 0, 2 * size);
+      const slots = scratch.i32('nameSlots', size).fill(0, 0, size);
       const mask = size - 1;
-      for (let j = 0; j < old.length; j += 2) {
-        if (old[j] === 0) continue;
-        let i = old[j + 1] & mask;
-        while (slots[2 * i] !== 0) i = (i + 1) & mask;
-        slots[2 * i] = old[j];
-        slots[2 * i + 1] = old[j + 1];
+      const hashes = this.nameHash;
+      for (let e = 1; e <= idx; e++) {
+        let i = hashes[e] & mask;
+        while (slots[i] !== 0) i = (i + 1) & mask;
+        slots[i] = e;
       }
       this.nameSlots = slots;
       this.nameMask = mask;
     }
     return idx;
+  }
+
+  /** The index in `names` of a provisional name, given one on its first use. */
+  private finalName(prov: number): number {
+    let f = this.nameFinal[prov];
+    if (f === 0) {
+      f = this.names.length;
+      this.names.push(this.provNames[prov]);
+      this.nameFinal[prov] = f;
+    }
+    return f;
   }
 
   /** Name for an address with no symbol: `<mapping file basename>+0x<addr>`, or `0x<addr>`. */
@@ -586,10 +652,46 @@ class PprofDecoder {
   }
 
   /**
-   * Parses the location at position `loc` on its first reference and records its frames
-   * under `id` in `locIndex`; returns the new index entry (see `locIndex`).
+   * Resolves every location, in file order, to provisional frames (`locProv`). Errors are
+   * not raised here: a malformed location that no sample uses must not fail the profile,
+   * so it is left to `resolveLocation`, which parses it again if a sample refers to it.
    */
-  private resolveLocation(loc: number, id: number): number {
+  private resolveLocationsAhead(): void {
+    const n = this.nLocs;
+    const locProv = (this.locProv = scratch.i32('locProv', n).fill(0, 0, n));
+    const idx = this.locIndex;
+    for (let i = 0; i < n; i++) {
+      const id = this.locIds[i];
+      // Only the location a sample would find under its id (the first of duplicates).
+      const entry = idx.dense !== undefined ? (id < idx.denseLen ? idx.dense[id] : 0) : idx.map!.get(id) ?? 0;
+      if (entry !== -(i + 1)) continue;
+      let count: number;
+      try {
+        count = this.locationFrames(i);
+      } catch (err) {
+        if (err instanceof BadRequestError) continue;
+        throw err;
+      }
+      const frames = this.lineTmp;
+      if (count === 1) {
+        locProv[i] = frames[0];
+      } else {
+        const at = this.nProvPool;
+        if (at + count + 1 > this.provPool.length) this.provPool = scratch.grow('provPool', this.provPool, at, at + count + 1);
+        const pool = this.provPool;
+        pool[at] = count;
+        for (let j = 0; j < count; j++) pool[at + 1 + j] = frames[j];
+        this.nProvPool = at + count + 1;
+        locProv[i] = -(at + 1);
+      }
+    }
+  }
+
+  /**
+   * Parses the location at position `loc` and leaves its frames, as provisional names, leaf
+   * first, in `lineTmp`; returns their count (at least one).
+   */
+  private locationFrames(loc: number): number {
     const r = this.r;
     const end = this.locOff[2 * loc + 1];
     r.pos = this.locOff[2 * loc];
@@ -623,22 +725,50 @@ class PprofDecoder {
         r.skipField(key);
       }
     }
-
-    let entry: number;
     if (nLines === 0) {
-      entry = this.addressFrame(mapping, lo, hi);
-    } else if (nLines === 1) {
-      entry = this.functionFrame(lines[0], mapping, lo, hi);
+      lines[0] = this.addressFrame(mapping, lo, hi);
+      return 1;
+    }
+    // Line 0 is the innermost inlined call, i.e. the leaf-most frame. Function ids are
+    // replaced by frames in place.
+    for (let j = 0; j < nLines; j++) lines[j] = this.functionFrame(lines[j], mapping, lo, hi);
+    return nLines;
+  }
+
+  /**
+   * Gives the location at position `loc` its frames on its first reference by a sample
+   * and records them under `id` in `locIndex`; returns the new index entry (see `locIndex`).
+   */
+  private resolveLocation(loc: number, id: number): number {
+    const ahead = this.locProv[loc];
+    let frames: Float64Array | Int32Array;
+    let first: number;
+    let count: number;
+    if (ahead > 0) {
+      frames = this.locProv;
+      first = loc;
+      count = 1;
+    } else if (ahead < 0) {
+      frames = this.provPool;
+      first = -ahead;
+      count = frames[first - 1];
+    } else {
+      count = this.locationFrames(loc);
+      frames = this.lineTmp;
+      first = 0;
+    }
+    let entry: number;
+    if (count === 1) {
+      entry = this.finalName(frames[first]);
     } else {
       const start = this.nFramePool;
-      if (start + nLines + 1 > this.framePool.length) {
-        this.framePool = scratch.grow('framePool', this.framePool, start, start + nLines + 1);
+      if (start + count + 1 > this.framePool.length) {
+        this.framePool = scratch.grow('framePool', this.framePool, start, start + count + 1);
       }
       const pool = this.framePool;
-      pool[start] = nLines;
-      // Line 0 is the innermost inlined call, i.e. the leaf-most frame.
-      for (let j = 0; j < nLines; j++) pool[start + 1 + j] = this.functionFrame(lines[j], mapping, lo, hi);
-      this.nFramePool = start + nLines + 1;
+      pool[start] = count;
+      for (let j = 0; j < count; j++) pool[start + 1 + j] = this.finalName(frames[first + j]);
+      this.nFramePool = start + count + 1;
       entry = -(MULTI_FRAME + start);
     }
     const idx = this.locIndex;
@@ -690,8 +820,9 @@ class PprofDecoder {
     for (let i = 0; i < n; i++) sampleBytes += off[2 * i + 1] - off[2 * i];
     this.stackStart = scratch.i32('stackStart', n + 1);
     this.stackLen = scratch.i32('stackLen', n + 1);
-    const slotCount = nextPow2(2 * n + 2);
-    this.slots = scratch.i32('slots', 2 * slotCount).fill(0, 0, 2 * slotCount);
+    this.stackHash = scratch.i32('stackHash', n + 1);
+    const slotCount = nextPow2(n + (n >> 1) + 2);
+    this.slots = scratch.i32('slots', slotCount).fill(0, 0, slotCount);
     this.slotMask = slotCount - 1;
     let pool = (this.stackPool = scratch.u32('stackPool', Math.max(1024, sampleBytes >> 1)));
 
@@ -715,6 +846,9 @@ class PprofDecoder {
       let nVals = 0;
       let nonZero = false;
       let nLabels = 0;
+      // A single-frame location id takes at least one byte of the sample, so this much room
+      // lets that (common) path write without checking; multi-frame entries check for themselves.
+      if (at + (end - pos) > pool.length) pool = this.stackPool = scratch.grow('stackPool', pool, at, at + (end - pos));
 
       while (pos < end) {
         // Keys of the hot fields are single bytes; anything else takes the general path.
@@ -766,7 +900,6 @@ class PprofDecoder {
             if (v > 0) {
               // The common case: one location, one frame.
               if (at - base === MAX_STACK_DEPTH) throw tooDeep(s);
-              if (at === pool.length) pool = this.stackPool = scratch.grow('stackPool', pool, at, at + 1);
               pool[at++] = v;
               hash = Math.imul(hash ^ v, FNV_PRIME);
             } else {
@@ -780,7 +913,8 @@ class PprofDecoder {
               if (frameBudget < 0) {
                 throw new BadRequestError('invalid pprof: stacks expand to too many frames for the size of the profile');
               }
-              if (at + cnt > pool.length) pool = this.stackPool = scratch.grow('stackPool', pool, at, at + cnt);
+              const room = at + cnt + (end - pos);
+              if (room > pool.length) pool = this.stackPool = scratch.grow('stackPool', pool, at, room);
               for (const e = fp + cnt; fp < e; fp++) {
                 const f = frames[fp];
                 pool[at++] = f;
@@ -873,10 +1007,10 @@ class PprofDecoder {
     const at = this.nStackPool;
     let i = h & mask;
     for (;;) {
-      const e = slots[2 * i];
+      const e = slots[i];
       if (e === 0) break;
       const c = e - 1;
-      if (slots[2 * i + 1] === h && this.stackLen[c] === depth) {
+      if (this.stackHash[c] === h && this.stackLen[c] === depth) {
         const start = this.stackStart[c];
         let k = 0;
         while (k < depth && pool[start + k] === pool[at + k]) k++;
@@ -888,9 +1022,9 @@ class PprofDecoder {
     const c = this.nStacks++;
     this.stackStart[c] = at;
     this.stackLen[c] = depth;
+    this.stackHash[c] = h;
     this.nStackPool = at + depth;
-    slots[2 * i] = c + 1;
-    slots[2 * i + 1] = h;
+    slots[i] = c + 1;
     return c;
   }
 
@@ -993,6 +1127,12 @@ class PprofDecoder {
     }
     sample.labelSet = set;
   }
+}
+
+/** One step of the name hash: a word (or a lone byte) folded into the state. */
+function mixWord(h: number, w: number): number {
+  h = Math.imul(h ^ w, 0x5bd1e995);
+  return h ^ (h >>> 15);
 }
 
 /** Final mixing, so that the low bits used as slot indices depend on every input bit. */
