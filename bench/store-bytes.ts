@@ -1,7 +1,8 @@
 /**
  * Prints the bytes on disk of a stopped store's tables (active parts, after merging them as the
  * background merges eventually would), per table, as JSON. Run as its own process: chDB binds
- * one data directory per process, and a benchmark compares several.
+ * one data directory per process, and a benchmark compares several. For reading by eye, each table's
+ * bytes per stored sample (one stack value of a raw row) go to stderr.
  *
  *   tsx bench/store-bytes.ts DATA_DIR [DATABASE]
  */
@@ -19,4 +20,12 @@ const rows = await (
   })
 ).json<{ table: string; bytes: string; rows: string }>();
 console.log(JSON.stringify(Object.fromEntries(rows.map((r) => [r.table, Number(r.bytes)]))));
+const [{ samples }] = await (
+  await conn.client.query({ query: `SELECT toString(sum(length(stack_values))) AS samples FROM \`${database}\`.samples`, format: 'JSONEachRow' })
+).json<{ samples: string }>();
+const perSample = (bytes: number) => (Number(samples) > 0 ? (bytes / Number(samples)).toFixed(3) : '-');
+console.error(`${samples} samples; bytes on disk per sample, by table:`);
+for (const r of rows.sort((a, b) => Number(b.bytes) - Number(a.bytes))) {
+  console.error(`  ${r.table}: ${perSample(Number(r.bytes))} B/sample, ${r.rows} rows`);
+}
 await conn.client.close();

@@ -8,7 +8,7 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { connect, type Connection, type ConnectionOptions } from './connection.ts';
-import { buildSchema, LAST_SEEN, quoteIdent, type RetentionDays, type Schema } from './schema.ts';
+import { buildSchema, LAST_SEEN, ROLLUP_STACKS_COLUMN, STACK_VALUES_COLUMN, quoteIdent, type RetentionDays, type Schema } from './schema.ts';
 import { Writer, type WriterOptions } from './writer.ts';
 import { QueryEngine } from './query.ts';
 import { ttlDaysByTable } from './ttl.ts';
@@ -48,6 +48,19 @@ export const MIGRATIONS: Array<(schema: Schema) => string[]> = [
         ...(p.distributed ? [`ALTER TABLE ${p.distributed}${p.onCluster} ADD COLUMN IF NOT EXISTS ${LAST_SEEN}`] : []),
         `ALTER TABLE ${p.local}${p.onCluster} MATERIALIZE COLUMN last_seen`,
       ];
+    }),
+  // v5: sample values and rollup sums compressed with GCD (and T64 on raw values) before ZSTD.
+  // Changing a codec rewrites nothing: new parts use it, old ones take it at their next merge.
+  (schema) =>
+    (
+      [
+        ['samples', STACK_VALUES_COLUMN],
+        ['samples_1m', ROLLUP_STACKS_COLUMN],
+        ['samples_1h', ROLLUP_STACKS_COLUMN],
+      ] as const
+    ).map(([name, column]) => {
+      const p = schema.placement(name);
+      return `ALTER TABLE ${p.local}${p.onCluster} MODIFY COLUMN ${column}`;
     }),
 ];
 
