@@ -183,8 +183,8 @@ export function newHttpReport(target: string): HttpReport {
   return { ...newReport(target), accepted: 0, retryGaveUp: 0, slow: [], slowDropped: 0, rechecked: 0, timedOut: 0 };
 }
 
-/** Inputs answered slower than HANG_MS during the run, waiting to be sent again alone. */
-const MAX_SLOW_KEPT = 1_000;
+/** Bytes of slow inputs held per target until the re-check: bounds memory, not the count of small ones. */
+const MAX_SLOW_BYTES = 64 * 1024 * 1024;
 
 /**
  * Sends mutated inputs to one route with `concurrency` requests in flight. An answer slower than
@@ -196,6 +196,7 @@ export async function fuzzHttp(target: string, baseUrl: string, count: number, s
   const seeds = t.seeds();
   const r = opts.report ?? newHttpReport(target);
   const inputs = inputsFor(seeds, count, seed, regressionInputs(target));
+  let slowBytes = 0;
   const worker = async () => {
     for (;;) {
       const next = inputs.next();
@@ -219,8 +220,10 @@ export async function fuzzHttp(target: string, baseUrl: string, count: number, s
       } else if (out.status >= 400) r.refused++;
       else r.accepted++;
       if (out.slowestMs > HANG_MS) {
-        if (r.slow.length < MAX_SLOW_KEPT) r.slow.push({ input, firstMs: Math.round(out.slowestMs), status: out.status });
-        else r.slowDropped++;
+        if (slowBytes + input.length <= MAX_SLOW_BYTES) {
+          slowBytes += input.length;
+          r.slow.push({ input, firstMs: Math.round(out.slowestMs), status: out.status });
+        } else r.slowDropped++;
       }
       if (failed) {
         // A seed is a corpus file or a generated input, never a regression case of its own.
