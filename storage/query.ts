@@ -415,12 +415,14 @@ export class QueryEngine {
     scope.signal.addEventListener('abort', kill, { once: true });
     scope.running.add(queryId);
     try {
+      // The limit goes in the query's own SETTINGS clause: chDB turns per-request settings into
+      // SET statements on its connection, which every later query on it (the writer's too) would keep.
+      const limit = scope.timeoutMs ? `\nSETTINGS max_execution_time = ${Math.floor(remainingSeconds(scope))}, timeout_overflow_mode = 'throw'` : '';
       const rs = await this.client.query({
-        query: params.render(query),
+        query: params.render(query) + limit,
         format: 'JSONCompactEachRow',
         query_id: queryId,
         abort_signal: scope.signal,
-        clickhouse_settings: scope.timeoutMs ? { max_execution_time: remainingSeconds(scope), timeout_overflow_mode: 'throw' } : undefined,
       });
       return await rs.json<T>();
     } catch (e) {
