@@ -247,7 +247,16 @@ class PprofDecoder {
   private labelCanon: Int32Array | undefined;
   private readonly labelStrIds = new Map<string, number>();
   private readonly labelSets: Labels[] = [{}];
-  private readonly labelSetIdx = new Map<string, number>();
+  // Distinct label sets by their (canonical key, canonical value) pairs, through an
+  // open-addressing table: no string key per sample. Set i (from 1) has `setPairCount[i]`
+  // pairs at `setPairs[setPairStart[i]]`.
+  private setSlots: Int32Array | undefined;
+  private setMask = 0;
+  private setHash!: Int32Array;
+  private setPairStart!: Int32Array;
+  private setPairCount!: Int32Array;
+  private setPairs!: Int32Array;
+  private nSetPairs = 0;
   private labelBuf: Int32Array;
   private plainBuf: Int32Array;
 
@@ -469,6 +478,11 @@ class PprofDecoder {
       throw new BadRequestError(`invalid pprof: ${what} refers to string ${v}, outside the string table of ${this.nStrs}`);
     }
     return v;
+  }
+
+  /** For strings that are typically used once (span and trace ids): not worth a cache entry. */
+  private strUncached(i: number): string {
+    return this.utf8.slice(this.strOff[2 * i], this.strOff[2 * i + 1]);
   }
 
   private str(i: number): string {
@@ -1080,10 +1094,10 @@ class PprofDecoder {
       if (kind === LABEL_SKIP) continue;
       if (kind === LABEL_SPAN) {
         // Malformed IDs are dropped rather than turned into a high-cardinality label.
-        const id = normalizeSpanId(this.str(v));
+        const id = normalizeSpanId(this.strUncached(v));
         if (id !== undefined) sample.spanId = id;
       } else if (kind === LABEL_TRACE) {
-        const id = normalizeTraceId(this.str(v));
+        const id = normalizeTraceId(this.strUncached(v));
         if (id !== undefined) sample.traceId = id;
       } else {
         // Insertion in key order, after every equal key: ordered by key, then by position, so
@@ -1102,30 +1116,104 @@ class PprofDecoder {
       }
     }
     if (m === 0) return;
-    let key = '';
+    // Of equal keys only the last is kept (see above): `j` is kept when the next key differs.
+    let h = this.seed;
+    let kept = 0;
     for (let j = 0; j < m; j++) {
       if (j + 1 < m && plain[4 * (j + 1)] === plain[4 * j]) continue;
-      key += `${plain[4 * j]}=${plain[4 * j + 1]},`;
+      h = Math.imul(Math.imul(h ^ plain[4 * j], FNV_PRIME) ^ plain[4 * j + 1], FNV_PRIME);
+      kept++;
     }
-    let set = this.labelSetIdx.get(key);
-    if (set === undefined) {
-      const entries: Array<readonly [string, string]> = [];
-      for (let j = 0; j < m; j++) {
-        if (j + 1 < m && plain[4 * (j + 1)] === plain[4 * j]) continue;
-        entries.push([this.str(plain[4 * j + 2]), this.str(plain[4 * j + 3])]);
+    h = avalanche(h);
+    if (this.setSlots === undefined) this.initLabelSetTable();
+    const slots = this.setSlots!;
+    let i = h & this.setMask;
+    for (;;) {
+      const e = slots[i];
+      if (e === 0) break;
+      if (this.setHash[e] === h && this.setPairCount[e] === kept && this.samePairs(e, m)) {
+        sample.labelSet = e;
+        return;
       }
-      entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-      const labels: Labels = {};
-      for (const [k, v] of entries) {
-        // Plain assignment of `__proto__` would hit the prototype setter and drop the label.
-        if (k === '__proto__') Object.defineProperty(labels, k, { value: v, enumerable: true, writable: true, configurable: true });
-        else labels[k] = v;
-      }
-      set = this.labelSets.length;
-      this.labelSets.push(labels);
-      this.labelSetIdx.set(key, set);
+      i = (i + 1) & this.setMask;
     }
+    const entries: Array<readonly [string, string]> = [];
+    for (let j = 0; j < m; j++) {
+      if (j + 1 < m && plain[4 * (j + 1)] === plain[4 * j]) continue;
+      entries.push([this.str(plain[4 * j + 2]), this.str(plain[4 * j + 3])]);
+    }
+    entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const labels: Labels = {};
+    for (const [k, v] of entries) {
+      // Plain assignment of `__proto__` would hit the prototype setter and drop the label.
+      if (k === '__proto__') Object.defineProperty(labels, k, { value: v, enumerable: true, writable: true, configurable: true });
+      else labels[k] = v;
+    }
+    const set = this.labelSets.length;
+    this.labelSets.push(labels);
+    this.storeSetPairs(set, h, kept, m);
+    slots[i] = set;
+    if (set * 2 > this.setMask) this.growLabelSetTable();
     sample.labelSet = set;
+  }
+
+  private initLabelSetTable(): void {
+    this.setSlots = scratch.i32('setSlots', 256).fill(0, 0, 256);
+    this.setMask = 255;
+    this.setHash = scratch.i32('setHash', 64);
+    this.setPairStart = scratch.i32('setPairStart', 64);
+    this.setPairCount = scratch.i32('setPairCount', 64);
+    this.setPairs = scratch.i32('setPairs', 256);
+  }
+
+  /** Whether set `e` holds the pairs kept from the first `m` entries of `plainBuf`. */
+  private samePairs(e: number, m: number): boolean {
+    const plain = this.plainBuf;
+    const pairs = this.setPairs;
+    let at = this.setPairStart[e];
+    for (let j = 0; j < m; j++) {
+      if (j + 1 < m && plain[4 * (j + 1)] === plain[4 * j]) continue;
+      if (pairs[at] !== plain[4 * j] || pairs[at + 1] !== plain[4 * j + 1]) return false;
+      at += 2;
+    }
+    return true;
+  }
+
+  private storeSetPairs(set: number, h: number, kept: number, m: number): void {
+    if (set >= this.setHash.length) {
+      this.setHash = scratch.grow('setHash', this.setHash, set, set + 1);
+      this.setPairStart = scratch.grow('setPairStart', this.setPairStart, set, set + 1);
+      this.setPairCount = scratch.grow('setPairCount', this.setPairCount, set, set + 1);
+    }
+    this.setHash[set] = h;
+    this.setPairStart[set] = this.nSetPairs;
+    this.setPairCount[set] = kept;
+    if (this.nSetPairs + 2 * kept > this.setPairs.length) {
+      this.setPairs = scratch.grow('setPairs', this.setPairs, this.nSetPairs, this.nSetPairs + 2 * kept);
+    }
+    const plain = this.plainBuf;
+    const pairs = this.setPairs;
+    let at = this.nSetPairs;
+    for (let j = 0; j < m; j++) {
+      if (j + 1 < m && plain[4 * (j + 1)] === plain[4 * j]) continue;
+      pairs[at++] = plain[4 * j];
+      pairs[at++] = plain[4 * j + 1];
+    }
+    this.nSetPairs = at;
+  }
+
+  /** Doubles the label-set table, rehashing from the kept hashes; sets run from 1. */
+  private growLabelSetTable(): void {
+    const size = (this.setMask + 1) * 2;
+    const slots = scratch.i32('setSlots', size).fill(0, 0, size);
+    const mask = size - 1;
+    for (let e = 1; e < this.labelSets.length; e++) {
+      let i = this.setHash[e] & mask;
+      while (slots[i] !== 0) i = (i + 1) & mask;
+      slots[i] = e;
+    }
+    this.setSlots = slots;
+    this.setMask = mask;
   }
 }
 
