@@ -70,12 +70,14 @@ export interface Connection {
   spoolDir: string;
 }
 
+const CLIENT_SETTINGS = {
+  // Large results are parsed by us; 64-bit IDs must survive as exact decimal text.
+  output_format_json_quote_64bit_integers: 1,
+  date_time_input_format: 'best_effort',
+} as const;
+
 export function connect(opts: ConnectionOptions): Connection {
-  const settings = {
-    // Large results are parsed by us; 64-bit IDs must survive as exact decimal text.
-    output_format_json_quote_64bit_integers: 1,
-    date_time_input_format: 'best_effort',
-  } as const;
+  const settings = CLIENT_SETTINGS;
   if (opts.url) {
     const client = createClient({
       url: opts.url,
@@ -92,4 +94,19 @@ export function connect(opts: ConnectionOptions): Connection {
   const connection = openEmbedded(dir);
   const client = createClient({ connection, clickhouse_settings: settings } as Parameters<typeof createClient>[0]);
   return { client, kind: 'chdb', key: `path:${dir}`, spoolDir: resolve(dir, 'spool') };
+}
+
+/**
+ * A client of its own for queries that must not wait behind the writer. The embedded engine's
+ * binding runs one bound-parameter statement at a time per connection, and the writer's
+ * statements are many; a second connection to the same running engine lets the query API read
+ * while inserts go on. A server connection already runs requests side by side, so it is shared.
+ */
+export function readerClient(conn: Connection): { client: ClickHouseClient; close(): Promise<void> } {
+  if (conn.kind === 'http') return { client: conn.client, close: async () => {} };
+  const { createChdbConnection } = require('chdb/connection') as typeof import('chdb/connection');
+  const dir = conn.key.slice('path:'.length);
+  const connection = createChdbConnection({ path: dir }) as unknown as ClientConnection;
+  const client = createClient({ connection, clickhouse_settings: CLIENT_SETTINGS } as Parameters<typeof createClient>[0]);
+  return { client, close: () => client.close() };
 }

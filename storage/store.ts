@@ -7,7 +7,7 @@
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { connect, type Connection, type ConnectionOptions } from './connection.ts';
+import { connect, readerClient, type Connection, type ConnectionOptions } from './connection.ts';
 import { buildSchema, LAST_SEEN, ROLLUP_STACKS_COLUMN, STACK_VALUES_COLUMN, quoteIdent, type RetentionDays, type Schema } from './schema.ts';
 import { Writer, type WriterOptions } from './writer.ts';
 import { QueryEngine } from './query.ts';
@@ -146,15 +146,17 @@ async function openStore(opts: StoreOptions, logger: Logger, key: string): Promi
     await connection.client.close().catch(() => {});
     throw e;
   }
+  const reader = readerClient(connection);
   const store: Store = {
     connection,
     schema,
-    query: new QueryEngine(connection.client, schema, logger, connection.kind === 'http'),
+    query: new QueryEngine(reader.client, schema, logger, connection.kind === 'http'),
     createWriter: (writerOpts, writerLogger) => new Writer(connection, schema, writerOpts, writerLogger),
     async release() {
       const shared = open.get(key);
       if (!shared || --shared.refs > 0) return;
       open.delete(key);
+      await reader.close();
       await connection.client.close();
     },
   };
