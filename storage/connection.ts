@@ -98,9 +98,10 @@ export function connect(opts: ConnectionOptions): Connection {
 
 /**
  * A client of its own for queries that must not wait behind the writer. The embedded engine's
- * binding runs one bound-parameter statement at a time per connection, and the writer's
- * statements are many; a second connection to the same running engine lets the query API read
- * while inserts go on. A server connection already runs requests side by side, so it is shared.
+ * binding runs the statements of one connection one after another (and bound-parameter ones one
+ * at a time across the process); a second connection to the same running engine, sending only
+ * statements with inlined values, lets the query API read while inserts go on. A server
+ * connection already runs requests side by side, so it is shared.
  */
 export function readerClient(conn: Connection): { client: ClickHouseClient; close(): Promise<void> } {
   if (conn.kind === 'http') return { client: conn.client, close: async () => {} };
