@@ -79,7 +79,7 @@ export async function benchDecode(): Promise<BenchResult> {
 }
 
 function labelledLines(): string[] {
-  const raw = corpusFile(LABELLED_FILE);
+  const raw = gunzipSync(corpusFile(LABELLED_FILE));
   const ours: Contender = { label: 'hearth decodePprof', run: () => decodePprof(raw), batch: 200, samples: [] };
   const theirs: Contender = { label: 'pprof-format Profile.decode', run: () => Profile.decode(raw), batch: 20, samples: [] };
   const [oursMs, theirsMs] = race([ours, theirs], 15);
