@@ -590,8 +590,8 @@ export class QueryEngine {
   private rollupStackRows(sel: Selection, p: Params, table: 'samples_1m' | 'samples_1h', range: { from: number; to: number }): string {
     const conds = [
       ...this.keyConditions(sel, p),
-      `bucket >= toDateTime(${p.bind('UInt32', Math.floor(range.from / 1000))})`,
-      `bucket < toDateTime(${p.bind('UInt32', Math.floor(range.to / 1000))})`,
+      `bucket >= toDateTime(${p.bind('UInt32', dateTimeSeconds(range.from))})`,
+      `bucket < toDateTime(${p.bind('UInt32', dateTimeSeconds(range.to))})`,
     ];
     const site = this.callSiteStacks(sel, p);
     if (site) conds.push(`stack_id ${this.schema.inOp} (${site})`);
@@ -672,8 +672,8 @@ export class QueryEngine {
     const seconds = piece.source === 'samples_1h' ? 3600 : 60;
     const p = new Params();
     const step = p.bind('UInt32', seconds);
-    const from = Math.floor(piece.from / 1000);
-    const to = Math.floor(piece.to / 1000);
+    const from = dateTimeSeconds(piece.from);
+    const to = dateTimeSeconds(piece.to);
     const rows = await this.rows<[string]>(
       `SELECT toString(b) FROM (
          SELECT intDiv(toUnixTimestamp(time), ${step}) * ${step} AS b, count() AS c FROM ${this.t('samples')}
@@ -1038,4 +1038,12 @@ function labelConditions(matchers: Matcher[], p: Params): string[] {
         return `NOT match(${v}, ${p.bind('String', `^(?:${m.value})$`)})`;
     }
   });
+}
+
+/**
+ * Milliseconds as the seconds of a ClickHouse DateTime, which ends in 2106: a range reaching
+ * beyond it (a query up to the year 2286 is valid) is cut there, where no bucket can lie.
+ */
+function dateTimeSeconds(ms: number): number {
+  return Math.min(4_294_967_295, Math.max(0, Math.floor(ms / 1000)));
 }

@@ -41,6 +41,13 @@ describe('query limits', () => {
     assert.match(await far.text(), /from must be a Unix time/);
   });
 
+  test('a range from 1970 to the year 2286 (end 9999999999999 ms) is answered, past the rollups\' DateTime', async () => {
+    assert.equal((await ingest(url, 'far', labelledProfile([{ pod: 'p1' }, { pod: 'p2' }]), 'far')).status, 200);
+    const q = await querier(url, 'SelectMergeStacktraces', { profileTypeID: CPU, labelSelector: '{}', start: '0', end: '9999999999999', maxNodes: '16' }, 'far');
+    assert.equal(q.status, 200, q.body);
+    assert.equal(JSON.parse(q.body).flamegraph.total, '20000000');
+  });
+
   test('max_query_length: 400 naming the limit, on render and querier', async () => {
     const r = await render({ query: `${CPU}{}`, from: 'now-2h' }, 'narrow');
     assert.equal(r.status, 400);
