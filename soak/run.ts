@@ -1,5 +1,5 @@
 /**
- * `npm run soak -- --minutes N`: a real single-node Hearth; measures the ingest rate it sustains
+ * `npm run soak -- --minutes N [--rate R]`: a real single-node Hearth; measures the ingest rate it sustains
  * for a few seconds, then runs half of it plus a steady query load for N minutes, sampling its RSS
  * and its own event-loop lag p99 (/metrics). At the end, every pushed sample must be stored: the
  * stored total equals the sum of what was acknowledged.
@@ -11,7 +11,7 @@ import { singleNodeConfig, startHearth, tempDir } from '../test/support/hearth.t
 import { encodePprof } from '../formats/pprof/index.ts';
 import { syntheticProfile, CPU } from '../test/support/synthetic-profiles.ts';
 
-const { values } = parseArgs({ options: { minutes: { type: 'string', default: '30' } } });
+const { values } = parseArgs({ options: { minutes: { type: 'string', default: '30' }, rate: { type: 'string', default: '' } } });
 const minutes = Number(values.minutes);
 const tmp = tempDir('hearth-soak-');
 const hearth = await startHearth(singleNodeConfig(join(tmp.dir, 'data')), tmp.dir);
@@ -109,7 +109,8 @@ await Promise.all(
   }),
 );
 const maxRate = probed / 20;
-const rate = Math.max(1, maxRate / 2);
+// `--rate N` soaks at N profiles/s instead, e.g. above what the machine sustains, to test overload.
+const rate = values.rate ? Number(values.rate) : Math.max(1, maxRate / 2);
 console.log(`maximum ingest ${maxRate.toFixed(0)} profiles/s (${CLIENTS} clients); soaking at ${rate.toFixed(0)}/s plus 2 queries/s for ${minutes} min`);
 
 const samples: { min: number; rss: number; lag: number }[] = [];
@@ -118,7 +119,7 @@ const end = started + minutes * 60_000;
 const sampler = setInterval(async () => {
   const s = { min: (Date.now() - started) / 60_000, rss: rssMb(), lag: await lagP99() };
   samples.push(s);
-  console.log(`t=${s.min.toFixed(1)} min rss=${s.rss.toFixed(0)} MB lag_p99=${s.lag.toFixed(1)} ms acked_profiles=${seq} errors=${errors}`);
+  console.log(`t=${s.min.toFixed(1)} min rss=${s.rss.toFixed(0)} MB lag_p99=${s.lag.toFixed(1)} ms pushed_profiles=${seq} errors=${errors}`);
 }, 30_000);
 await Promise.all([paced(pushOne, rate, end, CLIENTS), paced(queryOne, 2, end, 2)]);
 clearInterval(sampler);
