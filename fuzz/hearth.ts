@@ -11,11 +11,6 @@ export interface FuzzHearthOptions {
    * shorter window answers sooner; inputs sent at once still share one insert.
    */
   flushIntervalMs?: number;
-  /**
-   * `warn` keeps the 5xx lines ("request failed") and drops the per-start info lines; the
-   * default `info` is what the suite's other end-to-end tests run with.
-   */
-  logLevel?: string;
   /** Extra node flags for the Hearth process, e.g. --cpu-prof. */
   nodeArgs?: string[];
 }
@@ -36,7 +31,6 @@ export async function fuzzHearth(opts: FuzzHearthOptions = {}): Promise<FuzzHear
     .replace('receivers: [pyroscope]', 'receivers: [pyroscope, otlp]')
     .replace('      exporters: [clickhouse]', '      exporters: [clickhouse]\n    traces:\n      receivers: [otlp]\n      exporters: [clickhouse]');
   if (opts.flushIntervalMs !== undefined) config = config.replace(/(\n {4}path: .*\n)/, `$1    flush_interval_ms: ${opts.flushIntervalMs}\n`);
-  if (opts.logLevel) config = config.replace('level: info', `level: ${opts.logLevel}`);
   const h = await startHearth(config, tmp.dir, {}, opts.nodeArgs ?? []);
   return {
     url: h.url,

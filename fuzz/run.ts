@@ -17,7 +17,6 @@ const { values } = parseArgs({
     parallel: { type: 'string', default: '1' },
     hearths: { type: 'string', default: '1' },
     'flush-ms': { type: 'string', default: '50' },
-    'log-level': { type: 'string', default: 'info' },
     results: { type: 'string' },
     'server-log': { type: 'string' },
     'cpu-prof': { type: 'string' },
@@ -55,7 +54,6 @@ const http = targets.filter(isHttpTarget);
 if (http.length) {
   const hearthOpts = {
     flushIntervalMs: Number(values['flush-ms']),
-    logLevel: values['log-level'],
     nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [],
   };
   const hearths: FuzzHearth[] = await Promise.all(Array.from({ length: Math.max(1, Number(values.hearths)) }, () => fuzzHearth(hearthOpts)));
