@@ -25,13 +25,18 @@ async function lagP99(): Promise<number> {
 }
 
 let seq = 0;
+let lastTimeMs = 0;
 let acked = 0;
 let errors = 0;
 const errorKinds = new Map<string, number>();
 /** One profile of 8 samples; its value total is added once acknowledged. */
 async function pushOne(): Promise<void> {
   const n = seq++;
-  const p = syntheticProfile(n + 1, Date.now() - 5_000, 8, false);
+  // Distinct times keep every push a distinct upload: synthetic profiles of nearby seeds often
+  // have the same samples, and the same bytes pushed in the same millisecond are one upload
+  // (stored once by design), which would make the acknowledged total count it twice.
+  lastTimeMs = Math.max(lastTimeMs + 1, Date.now() - 5_000);
+  const p = syntheticProfile(n + 1, lastTimeMs, 8, false);
   const total = p.samples.reduce((s, x) => s + x.values[0], 0);
   const from = Math.floor(Date.now() / 1000) - 5;
   const body = encodePprof(p);
