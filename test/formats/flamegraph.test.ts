@@ -21,6 +21,7 @@ import {
 } from '../../formats/flamegraph/index.ts';
 import { closeFlameGraphWorkers, toFlameGraphOffThread } from '../../formats/flamegraph/worker.ts';
 import { CORPUS_SKIP, corpusFile } from '../support/corpus.ts';
+import { rng } from '../support/rng.ts';
 
 /** Stacks written root first, as in folded files, e.g. 'a;b;c'. */
 function stacks(list: Array<[string, number]>): MergedStacks {
@@ -40,18 +41,6 @@ function stacks(list: Array<[string, number]>): MergedStacks {
     out.push(Uint32Array.from(ids.reverse()));
   }
   return { names, stacks: out, values: list.map(([, v]) => v) };
-}
-
-/** Deterministic PRNG so failures reproduce. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function randomStacks(seed: number, count: number, maxDepth: number, nameCount: number, maxValue = 100): MergedStacks {

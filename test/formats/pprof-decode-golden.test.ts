@@ -20,6 +20,7 @@ import { HearthError } from '../../core/errors.ts';
 import type { Profile } from '../../core/model.ts';
 import { decodePprof } from '../../formats/pprof/index.ts';
 import { CORPUS_DIR, CORPUS_SKIP, HAS_CORPUS, corpusFile } from '../support/corpus.ts';
+import { rng } from '../support/rng.ts';
 
 /** Mutations per file; big files get fewer, since each costs a full decode. */
 const MUTATIONS_SMALL = 48;
@@ -92,17 +93,6 @@ function outcome(input: Uint8Array, maxBytes?: number): string {
     if (!(err instanceof HearthError)) throw err;
     return `refused ${err.constructor.name} ${err.status} ${err.message}`;
   }
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function seedOf(rel: string): number {

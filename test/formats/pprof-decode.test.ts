@@ -21,6 +21,7 @@ import { decodePprof, DEFAULT_MAX_PPROF_BYTES } from '../../formats/pprof/index.
 import { ProtoReader } from '../../formats/protobuf/reader.ts';
 import { ProtoWriter } from '../../formats/protobuf/writer.ts';
 import { CORPUS_DIR, CORPUS_SKIP, HAS_CORPUS, corpusFile } from '../support/corpus.ts';
+import { rng } from '../support/rng.ts';
 
 // ---- reference computation from pprof-format's objects ------------------------------------
 
@@ -364,18 +365,6 @@ function assertRejects(input: Uint8Array, cls: typeof BadRequestError | typeof P
       return true;
     },
   );
-}
-
-/** A tiny deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function randomBytes(n: number, seed: number): Uint8Array {
