@@ -793,6 +793,74 @@ class PprofDecoder {
    * first, in `lineTmp`; returns their count (at least one).
    */
   private locationFrames(loc: number): number {
+    const n = this.locationFramesFast(loc);
+    return n > 0 ? n : this.locationFramesSlow(loc);
+  }
+
+  /**
+   * `locationFrames` for the usual shape of a Location (small ids, lines of small varints,
+   * at least one line), reading the bytes in place; returns -1, having changed nothing,
+   * for anything else, which `locationFramesSlow` then reads (and reports errors of).
+   */
+  private locationFramesFast(loc: number): number {
+    const buf = this.buf;
+    const end = this.locOff[2 * loc + 1];
+    let pos = this.locOff[2 * loc];
+    let mapping = 0;
+    let addrAt = -1;
+    let lines = this.lineTmp;
+    let nLines = 0;
+    while (pos < end) {
+      const key = buf[pos++];
+      if (key === ((4 << 3) | 2)) {
+        const len = shortVarint(buf, pos, end);
+        if (len < 0) return -1;
+        pos += (len & 3) + 1;
+        const lineEnd = pos + (len >>> 2);
+        if (lineEnd > end) return -1;
+        let fn = 0;
+        while (pos < lineEnd) {
+          const k = buf[pos++];
+          if (k !== ((1 << 3) | 0) && k !== ((2 << 3) | 0) && k !== ((3 << 3) | 0)) return -1;
+          const v = shortVarint(buf, pos, lineEnd);
+          if (v < 0) return -1;
+          pos += (v & 3) + 1;
+          if (k === ((1 << 3) | 0)) fn = v >>> 2;
+        }
+        if (nLines === lines.length) lines = this.lineTmp = scratch.grow('lineTmp', lines, nLines, nLines + 1);
+        lines[nLines++] = fn;
+      } else if (key === ((3 << 3) | 0)) {
+        // Addresses are long varints, needed only for frames without a name: note where.
+        addrAt = pos;
+        for (let n = 0; ; n++) {
+          if (pos >= end || n === 10) return -1;
+          if (buf[pos++] < 0x80) break;
+        }
+      } else if (key === ((1 << 3) | 0) || key === ((2 << 3) | 0) || key === ((5 << 3) | 0)) {
+        const v = shortVarint(buf, pos, end);
+        if (v < 0) return -1;
+        pos += (v & 3) + 1;
+        if (key === ((2 << 3) | 0)) mapping = v >>> 2;
+      } else {
+        return -1;
+      }
+    }
+    if (nLines === 0) return -1;
+    let lo = 0;
+    let hi = 0;
+    if (addrAt >= 0) {
+      const r = this.r;
+      r.pos = addrAt;
+      r.end = end;
+      r.varint64();
+      lo = r.lo;
+      hi = r.hi;
+    }
+    for (let j = 0; j < nLines; j++) lines[j] = this.functionFrame(lines[j], mapping, lo, hi);
+    return nLines;
+  }
+
+  private locationFramesSlow(loc: number): number {
     const r = this.r;
     const end = this.locOff[2 * loc + 1];
     r.pos = this.locOff[2 * loc];
@@ -888,17 +956,34 @@ class PprofDecoder {
     const cached = this.fnFrame[f];
     if (cached !== 0) return cached;
 
-    const r = this.r;
+    const buf = this.buf;
     const end = this.fnOff[2 * f + 1];
-    r.pos = this.fnOff[2 * f];
-    r.end = end;
+    let pos = this.fnOff[2 * f];
     let name = 0;
     let sys = 0;
-    while (r.pos < end) {
-      const key = r.tag();
-      if (key === ((2 << 3) | 0)) name = this.strIdx(r.int64(), 'a function name');
-      else if (key === ((3 << 3) | 0)) sys = this.strIdx(r.int64(), 'a function system name');
-      else r.skipField(key);
+    // Every field of a Function is a varint, and nearly all are small: read them in place,
+    // and leave anything else (from the start again) to the reader.
+    while (pos < end) {
+      const key = buf[pos];
+      if ((key & 7) !== 0 || key < ((1 << 3) | 0) || key > ((5 << 3) | 0)) break;
+      const v = shortVarint(buf, pos + 1, end);
+      if (v < 0) break;
+      pos += (v & 3) + 2;
+      if (key === ((2 << 3) | 0)) name = this.strIdx(v >>> 2, 'a function name');
+      else if (key === ((3 << 3) | 0)) sys = this.strIdx(v >>> 2, 'a function system name');
+    }
+    if (pos < end) {
+      const r = this.r;
+      r.pos = this.fnOff[2 * f];
+      r.end = end;
+      name = 0;
+      sys = 0;
+      while (r.pos < end) {
+        const key = r.tag();
+        if (key === ((2 << 3) | 0)) name = this.strIdx(r.int64(), 'a function name');
+        else if (key === ((3 << 3) | 0)) sys = this.strIdx(r.int64(), 'a function system name');
+        else r.skipField(key);
+      }
     }
     const off = this.strOff;
     let str = name;
@@ -1359,6 +1444,30 @@ function exactCopy(src: Uint32Array, n: number): ArrayBuffer {
   const b = Buffer.allocUnsafeSlow(n * 4);
   new Uint32Array(b.buffer, b.byteOffset, n).set(src.subarray(0, n));
   return b.buffer as ArrayBuffer;
+}
+
+/**
+ * The varint at `buf[pos]` if it has at most four bytes and ends before `end`, as
+ * `value << 2 | (length - 1)`; otherwise -1 (the caller then takes the general path).
+ */
+function shortVarint(buf: Uint8Array, pos: number, end: number): number {
+  if (pos >= end) return -1;
+  let b = buf[pos];
+  if (b < 0x80) return b << 2;
+  if (pos + 1 >= end) return -1;
+  let v = b & 0x7f;
+  b = buf[pos + 1];
+  v |= (b & 0x7f) << 7;
+  if (b < 0x80) return (v << 2) | 1;
+  if (pos + 2 >= end) return -1;
+  b = buf[pos + 2];
+  v |= (b & 0x7f) << 14;
+  if (b < 0x80) return (v << 2) | 2;
+  if (pos + 3 >= end) return -1;
+  b = buf[pos + 3];
+  v |= (b & 0x7f) << 21;
+  if (b < 0x80) return (v << 2) | 3;
+  return -1;
 }
 
 function tooDeep(sample: number): BadRequestError {
