@@ -54,6 +54,28 @@ describe('batch codec', () => {
     assert.deepEqual(decodeBatch(encodeBatch(a, { compressAbove: 0 })), a);
   });
 
+  test('IDs that are not lower-case hex of the right length, next to ones that are, survive as strings', () => {
+    const b = synthetic();
+    const span = '0123456789abcdef';
+    const trace = '0123456789abcdef0123456789abcdef';
+    b.profile.samples = [
+      { stack: 0, values: [1, 1], labelSet: 0, spanId: span, traceId: 'NOT-HEX' },
+      { stack: 0, values: [2, 2], labelSet: 0, spanId: '0123456789ABCDEF', traceId: trace },
+      { stack: 0, values: [3, 3], labelSet: 0, spanId: '0123456789abcdeé' },
+      { stack: 0, values: [4, 4], labelSet: 0, spanId: span.slice(1) },
+      { stack: 0, values: [5, 5], labelSet: 0, traceId: `${trace}0` },
+      { stack: 0, values: [6, 6], labelSet: 0, spanId: span, traceId: trace },
+    ];
+    assert.deepEqual(decodeBatch(encodeBatch(b)), b);
+  });
+
+  test('short strings that turn non-ASCII partway, and strings around the short-string length, survive', () => {
+    const b = synthetic();
+    b.profile.names = ['', 'abcé', 'main.(*T).run✓', 'a'.repeat(63), 'a'.repeat(64), 'a'.repeat(65), `${'a'.repeat(63)}é`, 'é'.repeat(64)];
+    b.labels = { ...b.labels, région: 'eu-ouest-é' };
+    assert.deepEqual(decodeBatch(encodeBatch(b)), b);
+  });
+
   test('non-integer and huge values switch to float64 and survive', () => {
     const b = synthetic();
     b.profile.samples[0].values = [0.5, 2 ** 60];
