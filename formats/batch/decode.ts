@@ -24,7 +24,19 @@ import {
 } from './layout.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** The two lower-case hex digits of each byte value, as character codes. */
+const HEX_CODES = new Uint8Array(512);
+for (let i = 0; i < 256; i++) {
+  const digits = i.toString(16).padStart(2, '0');
+  HEX_CODES[2 * i] = digits.charCodeAt(0);
+  HEX_CODES[2 * i + 1] = digits.charCodeAt(1);
+}
+/**
+ * IDs are spelled into this buffer and sliced out as one flat string: cheaper than joining
+ * two-digit strings (which also leaves a rope that every later read must flatten first).
+ */
+const ID_CHARS = new Uint8Array(64);
+const ID_SLICER = new Utf8Slicer(ID_CHARS);
 
 function invalid(what: string, at: number, where = ''): BadRequestError {
   return new BadRequestError(`invalid batch encoding: ${what} at byte ${at}${where}`);
@@ -149,11 +161,18 @@ class In {
     }
   }
 
+  /** `n` bytes (at most 32) as lower-case hex. */
   hex(n: number): string {
     if (this.left < n) throw this.fail('truncated ID');
-    let s = '';
-    for (let i = 0; i < n; i++) s += HEX[this.buf[this.pos++]];
-    return s;
+    const buf = this.buf;
+    const at = this.pos;
+    for (let i = 0; i < n; i++) {
+      const b = buf[at + i];
+      ID_CHARS[2 * i] = HEX_CODES[2 * b];
+      ID_CHARS[2 * i + 1] = HEX_CODES[2 * b + 1];
+    }
+    this.pos = at + n;
+    return ID_SLICER.latin1(0, 2 * n);
   }
 
   labels(what: string): Labels {
