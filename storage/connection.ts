@@ -68,6 +68,8 @@ export interface Connection {
   key: string;
   /** Embedded only: where bulk inserts are spooled for the engine to read. */
   spoolDir: string;
+  /** Embedded only: the store's directory. */
+  dir: string;
 }
 
 const CLIENT_SETTINGS = {
@@ -87,27 +89,48 @@ export function connect(opts: ConnectionOptions): Connection {
       request_timeout: 60_000,
       compression: { request: false, response: true },
     });
-    return { client, kind: 'http', key: `url:${opts.url}`, spoolDir: '' };
+    return { client, kind: 'http', key: `url:${opts.url}`, spoolDir: '', dir: '' };
   }
   const dir = resolve(opts.path);
   mkdirSync(dir, { recursive: true });
   const connection = openEmbedded(dir);
   const client = createClient({ connection, clickhouse_settings: settings } as Parameters<typeof createClient>[0]);
-  return { client, kind: 'chdb', key: `path:${dir}`, spoolDir: resolve(dir, 'spool') };
+  return { client, kind: 'chdb', key: `path:${dir}`, spoolDir: resolve(dir, 'spool'), dir };
+}
+
+/** A second connection to the same store, and how to close it. */
+export interface SiblingConnection {
+  connection: Connection;
+  close(): Promise<void>;
 }
 
 /**
- * A client of its own for queries that must not wait behind the writer. The embedded engine's
- * binding runs the statements of one connection one after another (and bound-parameter ones one
- * at a time across the process); a second connection to the same running engine, sending only
- * statements with inlined values, lets the query API read while inserts go on. A server
- * connection already runs requests side by side, so it is shared.
+ * A connection of its own to the same store, for statements that must not wait behind another
+ * connection's. The embedded engine's binding runs the statements of one connection one after
+ * another (and bound-parameter ones one at a time across the process); a second connection to
+ * the same running engine runs beside the first, as long as it sends statements with inlined
+ * values. A server connection already runs requests side by side, so it is shared.
  */
-export function readerClient(conn: Connection): { client: ClickHouseClient; close(): Promise<void> } {
-  if (conn.kind === 'http') return { client: conn.client, close: async () => {} };
+export function siblingConnection(conn: Connection): SiblingConnection {
+  if (conn.kind === 'http') return { connection: conn, close: async () => {} };
   const { createChdbConnection } = require('chdb/connection') as typeof import('chdb/connection');
-  const dir = conn.key.slice('path:'.length);
-  const connection = createChdbConnection({ path: dir }) as unknown as ClientConnection;
+  const connection = createChdbConnection({ path: conn.dir }) as unknown as ClientConnection;
   const client = createClient({ connection, clickhouse_settings: CLIENT_SETTINGS } as Parameters<typeof createClient>[0]);
-  return { client, close: () => client.close() };
+  return { connection: { ...conn, client }, close: () => client.close() };
+}
+
+/**
+ * The query engine's own clients, so that API queries run beside the writer's inserts and, on
+ * the embedded engine, beside each other. A server connection already runs requests side by
+ * side, so it is shared.
+ */
+export function readerClients(conn: Connection, count: number): { clients: ClickHouseClient[]; close(): Promise<void> } {
+  if (conn.kind === 'http') return { clients: [conn.client], close: async () => {} };
+  const siblings = Array.from({ length: Math.max(1, count) }, () => siblingConnection(conn));
+  return {
+    clients: siblings.map((s) => s.connection.client),
+    close: async () => {
+      for (const s of siblings) await s.close();
+    },
+  };
 }

@@ -26,6 +26,7 @@ import type { RetentionDays, Schema, Tier } from './schema.ts';
 import { DEFAULT_SQL_LIMITS, quoteString, sqlLiteral, tenantSql, type SqlLimits } from './sql.ts';
 import { spanTotals, type SpanTotal } from './span-totals.ts';
 import { ttlDaysByTable } from './ttl.ts';
+import { ClientPool } from './client-pool.ts';
 
 export interface Selection {
   tenant: string;
@@ -378,13 +379,18 @@ export class QueryEngine {
 
   private queries = 0;
 
+  private readonly pool: ClientPool;
+
   constructor(
-    private readonly client: ClickHouseClient,
+    /** One client, or several used side by side (see ClientPool). */
+    client: ClickHouseClient | ClientPool,
     private readonly schema: Schema,
     private readonly logger?: Logger,
     /** Whether cancelled queries can be stopped with KILL QUERY (a ClickHouse server, not chDB). */
     private readonly killable = false,
-  ) {}
+  ) {
+    this.pool = client instanceof ClientPool ? client : new ClientPool([client]);
+  }
 
   private t(name: string): string {
     return this.schema.table(name);
@@ -395,8 +401,7 @@ export class QueryEngine {
     return traced('clickhouse.query', { 'db.system.name': 'clickhouse', 'db.query.text': query.slice(0, 4096) }, async () => {
       const scope = currentQueryScope();
       if (!scope) {
-        const rs = await this.client.query({ query: params.render(query), format: 'JSONCompactEachRow' });
-        return rs.json<T>();
+        return this.pool.use(async (c) => (await c.query({ query: params.render(query), format: 'JSONCompactEachRow' })).json<T>());
       }
       return this.scopedRows<T>(scope, query, params);
     });
@@ -418,13 +423,16 @@ export class QueryEngine {
       // The limit goes in the query's own SETTINGS clause: chDB turns per-request settings into
       // SET statements on its connection, which every later query on it (the writer's too) would keep.
       const limit = scope.timeoutMs ? `\nSETTINGS max_execution_time = ${Math.floor(remainingSeconds(scope))}, timeout_overflow_mode = 'throw'` : '';
-      const rs = await this.client.query({
-        query: params.render(query) + limit,
-        format: 'JSONCompactEachRow',
-        query_id: queryId,
-        abort_signal: scope.signal,
-      });
-      return await rs.json<T>();
+      return await this.pool.use(async (c) =>
+        (
+          await c.query({
+            query: params.render(query) + limit,
+            format: 'JSONCompactEachRow',
+            query_id: queryId,
+            abort_signal: scope.signal,
+          })
+        ).json<T>(),
+      );
     } catch (e) {
       if (scope.signal.aborted) throw gone();
       if (isTimeoutError(e)) throw queryTimeoutError(scope.timeoutMs);
@@ -440,7 +448,7 @@ export class QueryEngine {
     this.logger?.info({ queryId }, 'query cancelled: its client went away or it ran out of time');
     if (!this.killable) return;
     try {
-      await this.client.command({ query: `KILL QUERY WHERE query_id = ${quoteString(queryId)} ASYNC` });
+      await this.pool.use((c) => c.command({ query: `KILL QUERY WHERE query_id = ${quoteString(queryId)} ASYNC` }));
     } catch (e) {
       this.logger?.warn({ err: (e as Error).message, queryId }, 'could not stop a cancelled query');
     }
@@ -626,7 +634,7 @@ export class QueryEngine {
     const now = Date.now();
     if (this.retentionRead && now - this.retentionRead.at < RETENTION_CACHE_MS) return this.retentionRead.value;
     const days = (name: string, ttls: Map<string, number>) => ttls.get(name) ?? ttls.get(`${name}_local`) ?? 0;
-    const value = ttlDaysByTable(this.client, this.schema.database).then((ttls) => ({ raw: days('samples', ttls), '1m': days('samples_1m', ttls), '1h': days('samples_1h', ttls) }));
+    const value = this.pool.use((c) => ttlDaysByTable(c, this.schema.database)).then((ttls) => ({ raw: days('samples', ttls), '1m': days('samples_1m', ttls), '1h': days('samples_1h', ttls) }));
     this.retentionRead = { at: now, value };
     value.catch(() => (this.retentionRead = undefined));
     return value;
@@ -981,8 +989,7 @@ export class QueryEngine {
     const kill = () => void (queryId && this.kill(queryId));
     scope?.signal.addEventListener('abort', kill, { once: true });
     try {
-      const rs = await this.client.query({ query: inlined, format: 'JSONCompact', query_id: queryId, abort_signal: scope?.signal });
-      answer = (await rs.json()) as unknown as typeof answer;
+      answer = (await this.pool.use(async (c) => (await c.query({ query: inlined, format: 'JSONCompact', query_id: queryId, abort_signal: scope?.signal })).json())) as unknown as typeof answer;
     } catch (err) {
       if (scope?.signal.aborted) throw scope.signal.reason instanceof HearthError ? scope.signal.reason : new UnavailableError('the query was cancelled: the client went away');
       if (scope?.timeoutMs && seconds < limits.maxExecutionSeconds && isTimeoutError(err)) throw queryTimeoutError(scope.timeoutMs);

@@ -7,10 +7,11 @@
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { connect, readerClient, type Connection, type ConnectionOptions } from './connection.ts';
+import { connect, readerClients, siblingConnection, type Connection, type ConnectionOptions, type SiblingConnection } from './connection.ts';
 import { buildSchema, LAST_SEEN, ROLLUP_STACKS_COLUMN, STACK_VALUES_COLUMN, quoteIdent, type RetentionDays, type Schema } from './schema.ts';
 import { Writer, type WriterOptions } from './writer.ts';
 import { QueryEngine } from './query.ts';
+import { ClientPool } from './client-pool.ts';
 import { ttlDaysByTable } from './ttl.ts';
 
 export interface StoreOptions extends ConnectionOptions {
@@ -136,6 +137,12 @@ export function acquireStore(opts: StoreOptions, logger: Logger): Promise<Store>
   return shared.store;
 }
 
+/**
+ * Connections the embedded engine's queries are spread over: a request's flame graph and
+ * timeline, and a few requests at once, run side by side; more would only contend for the cores.
+ */
+const READER_CONNECTIONS = 3;
+
 async function openStore(opts: StoreOptions, logger: Logger, key: string): Promise<Store> {
   const connection = connect(opts);
   const schema = buildSchema({ database: opts.database, cluster: opts.cluster, retentionDays: opts.retentionDays, retention: opts.retention });
@@ -146,17 +153,24 @@ async function openStore(opts: StoreOptions, logger: Logger, key: string): Promi
     await connection.client.close().catch(() => {});
     throw e;
   }
-  const reader = readerClient(connection);
+  const reader = readerClients(connection, READER_CONNECTIONS);
+  const lanes: SiblingConnection[] = [];
   const store: Store = {
     connection,
     schema,
-    query: new QueryEngine(reader.client, schema, logger, connection.kind === 'http'),
-    createWriter: (writerOpts, writerLogger) => new Writer(connection, schema, writerOpts, writerLogger),
+    query: new QueryEngine(new ClientPool(reader.clients), schema, logger, connection.kind === 'http'),
+    createWriter: (writerOpts, writerLogger) => {
+      // A connection per insert allowed beside the first, so that concurrent flushes really run side by side.
+      const own = Array.from({ length: Math.max(0, writerOpts.maxConcurrentFlushes - 1) }, () => siblingConnection(connection));
+      lanes.push(...own);
+      return new Writer(connection, schema, writerOpts, writerLogger, own.map((l) => l.connection));
+    },
     async release() {
       const shared = open.get(key);
       if (!shared || --shared.refs > 0) return;
       open.delete(key);
       await reader.close();
+      for (const l of lanes.splice(0)) await l.close();
       await connection.client.close();
     },
   };
