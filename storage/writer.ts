@@ -51,7 +51,11 @@ export interface WriterOptions {
   flushIntervalMs: number;
   /** Flush early once this many sample rows (profiles × series) are pending. */
   maxRows: number;
-  /** Inserts allowed to run at once. */
+  /**
+   * Inserts allowed to run at once. A second starts beside a running one when a full batch is
+   * waiting, or when the waiting batch is a flush interval old: under load an insert can take
+   * longer than the interval, and the batches behind it should not wait for it.
+   */
   maxConcurrentFlushes: number;
   /** Bytes of rows held (pending and being inserted) beyond which writes wait; 0: no limit. */
   maxPendingBytes?: number;
@@ -94,6 +98,8 @@ export class Writer {
   private pendingRows = 0;
   private timer: NodeJS.Timeout | undefined;
   private due = false;
+  /** The waiting batch has waited a whole flush interval. */
+  private overdue = false;
   private draining = false;
   private flushesInFlight = 0;
   /** Profile IDs being written right now: a duplicate arriving meanwhile waits for that write. */
@@ -111,14 +117,23 @@ export class Writer {
     return this.heldBytes;
   }
 
+  /** Connections not running a flush now: one flush per connection, since each runs its statements in turn. */
+  private readonly idleLanes: Connection[];
+
+  /**
+   * `lanes`: more connections to the same store, one per insert allowed beside the first; with
+   * fewer, flushes beyond them share the last one.
+   */
   constructor(
-    private readonly conn: Connection,
+    conn: Connection,
     private readonly schema: Schema,
     private readonly opts: WriterOptions,
     private readonly logger: Logger,
+    lanes: Connection[] = [],
   ) {
     this.now = opts.now ?? Date.now;
     this.caches = newRowCaches(this.now());
+    this.idleLanes = [conn, ...lanes];
   }
 
   /** `now`: flush as soon as the batch is pending, without waiting for others to join it. */
@@ -207,6 +222,7 @@ export class Writer {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.due = true;
+      this.overdue = true;
       this.pump();
     }, this.opts.flushIntervalMs);
   }
@@ -227,27 +243,30 @@ export class Writer {
 
   /**
    * Starts a flush when one is due and there is room: one insert at a time while the next batch
-   * fills, and up to `maxConcurrentFlushes` at once when full batches are waiting.
+   * fills, and up to `maxConcurrentFlushes` at once when full or overdue batches are waiting.
    */
   private pump(): void {
     while (this.due && this.pending.length && this.flushesInFlight < this.opts.maxConcurrentFlushes) {
       // An insert costs the store tens of milliseconds of CPU whatever its size (parsing, the
       // rollup views, a new part to merge later), so a second insert starts beside a running
-      // one only for a full batch. Otherwise the batch keeps growing until the running insert is
-      // done: under load, inserts get bigger instead of more frequent.
-      if (this.flushesInFlight > 0 && this.pendingRows < this.opts.maxRows && !this.draining) break;
+      // one only for a full batch or one that has waited its flush interval. Otherwise the batch
+      // keeps growing until the running insert is done.
+      if (this.flushesInFlight > 0 && this.pendingRows < this.opts.maxRows && !this.overdue && !this.draining) break;
       const items = this.pending;
       this.pending = [];
       this.pendingRows = 0;
       this.due = this.draining;
+      this.overdue = false;
       if (this.timer) {
         clearTimeout(this.timer);
         this.timer = undefined;
       }
       this.flushesInFlight++;
+      const lane = this.idleLanes.length > 1 ? this.idleLanes.pop()! : this.idleLanes[0];
       const rows = items.reduce((n, p) => n + p.rows.rowCount, 0);
-      void traced('storage.flush', { 'hearth.batches': items.length, 'hearth.rows': rows }, () => this.commit(items)).finally(() => {
+      void traced('storage.flush', { 'hearth.batches': items.length, 'hearth.rows': rows }, () => this.commit(items, lane)).finally(() => {
         this.flushesInFlight--;
+        if (!this.idleLanes.includes(lane)) this.idleLanes.push(lane);
         if (this.pending.length && !this.due) this.startTimer();
         this.pump();
         if (!this.pending.length && this.flushesInFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
@@ -255,12 +274,12 @@ export class Writer {
     }
   }
 
-  private async commit(items: Pending[]): Promise<void> {
+  private async commit(items: Pending[], conn: Connection): Promise<void> {
     const started = performance.now();
     try {
-      const fresh = await this.withoutStored(items);
+      const fresh = await this.withoutStored(items, conn);
       const checked = performance.now();
-      if (fresh.length) await this.insert(fresh);
+      if (fresh.length) await this.insert(fresh, conn);
       this.stats.flushes++;
       this.stats.batches += items.length;
       this.stats.duplicates += items.length - fresh.length;
@@ -284,7 +303,7 @@ export class Writer {
    * query rather than bound: chDB runs bound queries one at a time in the whole process, so this
    * check would wait behind every other bound query (the API's included), and they behind it.
    */
-  private async withoutStored(items: Pending[]): Promise<Pending[]> {
+  private async withoutStored(items: Pending[], conn: Connection): Promise<Pending[]> {
     const unique = new Map<string, Pending>();
     for (const p of items) {
       const k = idKey(p.rows.profileId);
@@ -298,7 +317,7 @@ export class Writer {
       maxMs = Math.max(maxMs, p.rows.timeMs);
       ids.push(idToDecimal(p.rows.profileId));
     }
-    const rs = await this.conn.client.query({
+    const rs = await conn.client.query({
       query: `SELECT DISTINCT toString(profile_id) AS id FROM ${this.schema.table('samples')}
               WHERE time >= fromUnixTimestamp64Milli(toInt64(${Math.floor(minMs) - 1}))
                 AND time <= fromUnixTimestamp64Milli(toInt64(${Math.ceil(maxMs) + 1}))
@@ -330,7 +349,7 @@ export class Writer {
     return { functions, stacks, series };
   }
 
-  private async insert(items: Pending[]): Promise<void> {
+  private async insert(items: Pending[], conn: Connection): Promise<void> {
     startDay(this.caches, this.now());
     const day = this.caches.day;
     const { functions, stacks, series } = this.newDimensions(items);
@@ -342,9 +361,9 @@ export class Writer {
     }
     const t = (n: string) => this.schema.table(n);
     await Promise.all([
-      insertRowBinary(this.conn, t('functions'), FUNCTION_COLUMNS, encodeFunctions(functions)),
-      insertRowBinary(this.conn, t('stacks'), STACK_COLUMNS, encodeStacks(stacks)),
-      insertRowBinary(this.conn, t('series'), SERIES_COLUMNS, encodeSeries(series)),
+      insertRowBinary(conn, t('functions'), FUNCTION_COLUMNS, encodeFunctions(functions)),
+      insertRowBinary(conn, t('stacks'), STACK_COLUMNS, encodeStacks(stacks)),
+      insertRowBinary(conn, t('series'), SERIES_COLUMNS, encodeSeries(series)),
     ]);
     if (rows > 0) {
       const samples = new Uint8Array(bytes);
@@ -356,7 +375,7 @@ export class Writer {
       const token = createHash('sha256')
         .update(items.map((p) => idKey(p.rows.profileId)).sort().join(','))
         .digest('hex');
-      await insertRowBinary(this.conn, t('samples'), SAMPLE_COLUMNS, samples, {
+      await insertRowBinary(conn, t('samples'), SAMPLE_COLUMNS, samples, {
         insert_deduplication_token: token,
         insert_deduplicate: 1,
         // One block, so that the whole flush commits or fails as a unit.

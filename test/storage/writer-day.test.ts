@@ -43,7 +43,7 @@ function recordingConnection(): { conn: Connection; inserts: Recorded[]; holdNex
     hold = new Promise((r) => (release = r));
     return release;
   };
-  return { conn: { client: client as unknown as Connection['client'], kind: 'http', key: 'test', spoolDir: '' }, inserts, holdNextInsert };
+  return { conn: { client: client as unknown as Connection['client'], kind: 'http', key: 'test', spoolDir: '', dir: '' }, inserts, holdNextInsert };
 }
 
 const schema = buildSchema({ database: 'day', retentionDays: 0 });
