@@ -145,7 +145,19 @@ export interface MergeOptions {
   aggregation?: Aggregation;
   /** false reads raw rows only; by default long ranges use the rollups. */
   rollups?: boolean;
+  /**
+   * Where raw rows cover the whole range, a selection of fewer stored profiles than this is read
+   * raw even over a long range. Default RAW_BELOW_PROFILES; 0 always uses the rollups.
+   */
+  rawBelowProfiles?: number;
 }
+
+/**
+ * A few thousand raw rows merge faster than the rollup path runs: it first checks its buckets
+ * against the raw rows' counts, then reads and sums rollup rows that may not be merged yet.
+ * Measured on a 2-hour range of one service (about 120 profiles): rollups 170 ms, raw 35 ms.
+ */
+export const RAW_BELOW_PROFILES = 2_000;
 
 /**
  * A query's values, written into its text as literals (sqlLiteral) rather than bound: chDB runs
@@ -652,8 +664,22 @@ export class QueryEngine {
     const bounds = tierBounds(await this.retention(), Date.now());
     if (sel.start >= bounds.raw && sel.end - sel.start < ROLLUP_MIN_RANGE_MS) return this.logged('raw', raw);
     const { tier, coarse, fine } = planTiers(sel.start, sel.end, await this.trustedRollupsFrom(), bounds);
+    const below = opts.rawBelowProfiles ?? RAW_BELOW_PROFILES;
     // Only where raw rows are still kept can a rollup bucket be checked against them.
-    return this.logged(tier, [...coarse, ...(await this.verified(sel, fine))]);
+    if (tier !== 'raw' || below <= 0 || !fine.some((piece) => piece.source !== 'samples')) return this.logged(tier, [...coarse, ...(await this.verified(sel, fine))]);
+    // Counted beside the check, so that a large selection waits no longer than it did.
+    const [few, checked] = await Promise.all([this.fewerProfilesThan(sel, below), this.verified(sel, fine)]);
+    return this.logged(tier, few ? raw : [...coarse, ...checked]);
+  }
+
+  /** Whether the selection holds fewer than `n` stored profiles; reads key columns, and stops at `n`. */
+  private async fewerProfilesThan(sel: Selection, n: number): Promise<boolean> {
+    const p = new Params();
+    const rows = await this.rows<[string]>(
+      `SELECT toString(count()) FROM (SELECT 1 FROM ${this.t('samples')} WHERE ${this.samplesWhere(sel, p)} LIMIT ${p.bind('UInt32', n)})`,
+      p,
+    );
+    return Number(rows[0]?.[0] ?? 0) < n;
   }
 
   private logged(tier: Tier, pieces: RangePiece[]): RangePiece[] {

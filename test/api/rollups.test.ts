@@ -21,6 +21,8 @@ const CPU = 'process_cpu:cpu:nanoseconds:cpu:nanoseconds';
 const H = 3_600_000;
 const M = 60_000;
 const T0 = Date.UTC(2026, 10, 20, 0, 0, 0);
+/** These tests are about the rollup path: it is taken however few profiles a selection holds. */
+const ROLLUPS = { rawBelowProfiles: 0 };
 const NAMES = ['', 'main', 'serve', 'parse', 'render', 'gc', 'json', 'sql', 'other'];
 
 before(async () => {
@@ -113,9 +115,9 @@ test('flame graphs over long ranges use the rollups and equal a raw read exactly
   for (const [start, end] of ranges) {
     for (const matchers of ['', 'service_name="api"', 'pod="b"', 'service_name=~"api|db", pod!="a"']) {
       const s = sel(matchers, start, end);
-      const plan = await store.query.plan(s);
+      const plan = await store.query.plan(s, ROLLUPS);
       assert.ok(plan.some((p) => p.source !== 'samples'), 'the rollups are used');
-      const viaRollups = await store.query.mergeStacks(s);
+      const viaRollups = await store.query.mergeStacks(s, ROLLUPS);
       const raw = await store.query.mergeStacks(s, { rollups: false });
       assert.ok(raw.total !== 0);
       assert.equal(viaRollups.total, raw.total, `${matchers} ${start}-${end}`);
@@ -126,28 +128,28 @@ test('flame graphs over long ranges use the rollups and equal a raw read exactly
 
 test('call-site filters and averages agree between rollups and raw rows', async () => {
   const s = sel('', T0 + 13 * M, T0 + 4 * H + 17 * M, { callSite: ['main', 'serve', 'render'] });
-  const a = await store.query.mergeStacks(s);
+  const a = await store.query.mergeStacks(s, ROLLUPS);
   const b = await store.query.mergeStacks(s, { rollups: false });
   assert.ok(b.total > 0);
   assert.deepEqual(byStack(a), byStack(b));
   for (const stack of byStack(a).keys()) assert.match(stack, /(^|;)render;serve;main$/);
   const avg = sel('service_name="web"', T0, T0 + 3 * H);
-  assert.deepEqual(byStack(await store.query.mergeStacks(avg, { aggregation: 'avg' })), byStack(await store.query.mergeStacks(avg, { aggregation: 'avg', rollups: false })));
+  assert.deepEqual(byStack(await store.query.mergeStacks(avg, { aggregation: 'avg', ...ROLLUPS })), byStack(await store.query.mergeStacks(avg, { aggregation: 'avg', rollups: false })));
 });
 
 test('a store upgraded to rollups does not trust them for what came before', async () => {
   await store.connection.client.command({ query: `INSERT INTO ${store.schema.table('rollup_state')} (since) VALUES (fromUnixTimestamp64Milli(${T0 + 3 * H}))` });
   const fresh = new QueryEngine(store.connection.client, store.schema);
-  const plan = await fresh.plan(sel('', T0, T0 + 6 * H));
+  const plan = await fresh.plan(sel('', T0, T0 + 6 * H), ROLLUPS);
   // Trusted from one hour after the recorded moment.
   assert.deepEqual(plan[0], { source: 'samples', from: T0, to: T0 + 4 * H });
   const s = sel('', T0, T0 + 6 * H);
-  assert.equal((await fresh.mergeStacks(s)).total, (await fresh.mergeStacks(s, { rollups: false })).total);
+  assert.equal((await fresh.mergeStacks(s, ROLLUPS)).total, (await fresh.mergeStacks(s, { rollups: false })).total);
 });
 
 test('a rollup bucket left short by a crash is read raw, so answers stay exact', async () => {
   const s = sel('service_name="web"', T0, T0 + 6 * H);
-  const before = await store.query.mergeStacks(s);
+  const before = await store.query.mergeStacks(s, ROLLUPS);
   // What a process killed between the samples commit and its views would leave: the 1-hour
   // bucket at T0+2h and one minute inside T0+4h know nothing of the last profiles in them.
   await store.connection.client.command({
@@ -158,9 +160,9 @@ test('a rollup bucket left short by a crash is read raw, so answers stay exact',
     query: `ALTER TABLE ${store.schema.table('samples_1m')} DELETE WHERE service = 'web' AND bucket = toDateTime(${(T0 + 4 * H + 5 * M) / 1000})`,
     clickhouse_settings: { mutations_sync: '2' },
   });
-  const plan = await store.query.plan(s);
+  const plan = await store.query.plan(s, ROLLUPS);
   assert.ok(plan.some((piece) => piece.source === 'samples' && piece.from === T0 + 2 * H && piece.to === T0 + 3 * H), JSON.stringify(plan));
-  const after = await store.query.mergeStacks(s);
+  const after = await store.query.mergeStacks(s, ROLLUPS);
   assert.equal(after.total, before.total);
   assert.deepEqual(byStack(after), byStack(before));
   const raw = await store.query.mergeStacks(s, { rollups: false });
