@@ -27,9 +27,11 @@ import type { Batch } from '../core/model.ts';
 import { isGzip } from '../formats/gzip.ts';
 import { mb, percentile, rssPeak, rssSplit, type BenchResult, type Row } from './report.ts';
 import { topFunctions } from './cpu-top.ts';
+import { loadGenerator, SERVICES } from './load-generator.ts';
+
+export { loadGenerator };
 
 const PROFILES = ['grafana-pyroscope/go.cpu.labels.pprof', 'grafana-pyroscope/single_group_with_optional_span_id.pb.gz'];
-const SERVICES = 100;
 /** Many clients each waiting for a commit, as a fleet of SDKs pushing every few seconds is. */
 const CONCURRENCY = 256;
 
@@ -39,36 +41,6 @@ const CPU = 'process_cpu:cpu:nanoseconds:cpu:nanoseconds';
 /** Freshness probes running beside the load. */
 const PROBES = 4;
 const tsx = ['--import', import.meta.resolve('tsx')];
-
-export async function loadGenerator(url: string, bodies: Buffer[], seconds: number, concurrency: number): Promise<{ ok: number; failed: number; elapsed: number; okByBody: number[] }> {
-  const okByBody = bodies.map(() => 0);
-  let ok = 0;
-  let failed = 0;
-  let seq = 0;
-  const base = Math.floor(Date.now() / 1000) - 3600;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  async function worker(): Promise<void> {
-    while (performance.now() < deadline) {
-      const n = seq++;
-      // A distinct time per push keeps every profile distinct for idempotency.
-      const from = base + (n % 3600);
-      const name = `bench-svc-${n % SERVICES}{instance=i${n % 7}}`;
-      const r = await fetch(`${url}/ingest?name=${encodeURIComponent(name)}&format=pprof&from=${from}&until=${from + 10}&seq=${n}`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/octet-stream', 'X-Scope-OrgID': `bench${Math.floor(n / 3600)}` },
-        body: new Blob([bodies[n % bodies.length] as Uint8Array<ArrayBuffer>]),
-      });
-      await r.arrayBuffer();
-      if (r.ok) {
-        ok++;
-        okByBody[n % bodies.length]++;
-      } else failed++;
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return { ok, failed, elapsed: (performance.now() - started) / 1000, okByBody };
-}
 
 /** Profiles per second that `pprof-format` alone gunzips and decodes in this thread. */
 function pprofFormatRate(bodies: Buffer[], seconds: number): number {
