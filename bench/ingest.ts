@@ -29,8 +29,6 @@ import { mb, percentile, rssPeak, rssSplit, type BenchResult, type Row } from '.
 import { topFunctions } from './cpu-top.ts';
 import { loadGenerator, SERVICES } from './load-generator.ts';
 
-export { loadGenerator };
-
 const PROFILES = ['grafana-pyroscope/go.cpu.labels.pprof', 'grafana-pyroscope/single_group_with_optional_span_id.pb.gz'];
 /** Many clients each waiting for a commit, as a fleet of SDKs pushing every few seconds is. */
 const CONCURRENCY = 256;

@@ -15,7 +15,7 @@ import { singleNodeConfig, startHearth, tempDir, type HearthProcess } from '../t
 import { startNats, type NatsServer } from '../test/support/nats.ts';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { STREAM, collectorConfig, natsClient, storeConfig, waitDrained } from '../test/support/distributed.ts';
-import { loadGenerator } from './ingest.ts';
+import { loadGenerator } from './load-generator.ts';
 import type { BenchResult, Row } from './report.ts';
 import { topFunctions } from './cpu-top.ts';
 

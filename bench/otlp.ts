@@ -12,7 +12,8 @@ import { convertProfiles, decodeProfilesProto } from '../formats/otlp/index.ts';
 import { encodePprof } from '../formats/pprof/index.ts';
 import { corpusFile, HAS_CORPUS } from '../test/support/corpus.ts';
 import { startHearth, tempDir } from '../test/support/hearth.ts';
-import { loadGenerator, type BenchResult } from './ingest.ts';
+import type { BenchResult } from './ingest.ts';
+import { loadGenerator } from './load-generator.ts';
 
 const FILE = 'grafana-pyroscope/otel-ebpf-profile.pb.bin';
 const VARIANTS = 64;

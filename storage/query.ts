@@ -26,7 +26,7 @@ import type { RetentionDays, Schema, Tier } from './schema.ts';
 import { DEFAULT_SQL_LIMITS, quoteString, sqlLiteral, tenantSql, type SqlLimits } from './sql.ts';
 import { spanTotals, type SpanTotal } from './span-totals.ts';
 import { ttlDaysByTable } from './ttl.ts';
-import { ClientPool } from './client-pool.ts';
+import { LeastBusy } from './least-busy.ts';
 
 export interface Selection {
   tenant: string;
@@ -391,17 +391,17 @@ export class QueryEngine {
 
   private queries = 0;
 
-  private readonly pool: ClientPool;
+  private readonly pool: LeastBusy<ClickHouseClient>;
 
   constructor(
-    /** One client, or several used side by side (see ClientPool). */
-    client: ClickHouseClient | ClientPool,
+    /** One client, or several used side by side. */
+    client: ClickHouseClient | LeastBusy<ClickHouseClient>,
     private readonly schema: Schema,
     private readonly logger?: Logger,
     /** Whether cancelled queries can be stopped with KILL QUERY (a ClickHouse server, not chDB). */
     private readonly killable = false,
   ) {
-    this.pool = client instanceof ClientPool ? client : new ClientPool([client]);
+    this.pool = client instanceof LeastBusy ? client : new LeastBusy([client]);
   }
 
   private t(name: string): string {

@@ -11,7 +11,7 @@ import { connect, readerClients, siblingConnection, type Connection, type Connec
 import { buildSchema, LAST_SEEN, ROLLUP_STACKS_COLUMN, STACK_VALUES_COLUMN, quoteIdent, type RetentionDays, type Schema } from './schema.ts';
 import { Writer, type WriterOptions } from './writer.ts';
 import { QueryEngine } from './query.ts';
-import { ClientPool } from './client-pool.ts';
+import { LeastBusy } from './least-busy.ts';
 import { ttlDaysByTable } from './ttl.ts';
 
 export interface StoreOptions extends ConnectionOptions {
@@ -158,7 +158,7 @@ async function openStore(opts: StoreOptions, logger: Logger, key: string): Promi
   const store: Store = {
     connection,
     schema,
-    query: new QueryEngine(new ClientPool(reader.clients), schema, logger, connection.kind === 'http'),
+    query: new QueryEngine(new LeastBusy(reader.clients), schema, logger, connection.kind === 'http'),
     createWriter: (writerOpts, writerLogger) => {
       // A connection per insert allowed beside the first, so that concurrent flushes really run side by side.
       const own = Array.from({ length: Math.max(0, writerOpts.maxConcurrentFlushes - 1) }, () => siblingConnection(connection));

@@ -45,6 +45,7 @@ import {
 import { idToDecimal, IdSet } from './ids.ts';
 import type { Connection } from './connection.ts';
 import { insertRowBinary } from './bulk-insert.ts';
+import { LeastBusy } from './least-busy.ts';
 import type { Schema } from './schema.ts';
 
 export interface WriterOptions {
@@ -117,12 +118,12 @@ export class Writer {
     return this.heldBytes;
   }
 
-  /** Connections not running a flush now: one flush per connection, since each runs its statements in turn. */
-  private readonly idleLanes: Connection[];
+  /** The connections flushes run on: each runs its statements in turn, so a flush takes the least busy. */
+  private readonly lanes: LeastBusy<Connection>;
 
   /**
    * `lanes`: more connections to the same store, one per insert allowed beside the first; with
-   * fewer, flushes beyond them share the last one.
+   * fewer, flushes beyond them share one.
    */
   constructor(
     conn: Connection,
@@ -133,7 +134,7 @@ export class Writer {
   ) {
     this.now = opts.now ?? Date.now;
     this.caches = newRowCaches(this.now());
-    this.idleLanes = [conn, ...lanes];
+    this.lanes = new LeastBusy([conn, ...lanes]);
   }
 
   /** `now`: flush as soon as the batch is pending, without waiting for others to join it. */
@@ -262,11 +263,9 @@ export class Writer {
         this.timer = undefined;
       }
       this.flushesInFlight++;
-      const lane = this.idleLanes.length > 1 ? this.idleLanes.pop()! : this.idleLanes[0];
       const rows = items.reduce((n, p) => n + p.rows.rowCount, 0);
-      void traced('storage.flush', { 'hearth.batches': items.length, 'hearth.rows': rows }, () => this.commit(items, lane)).finally(() => {
+      void traced('storage.flush', { 'hearth.batches': items.length, 'hearth.rows': rows }, () => this.lanes.use((lane) => this.commit(items, lane))).finally(() => {
         this.flushesInFlight--;
-        if (!this.idleLanes.includes(lane)) this.idleLanes.push(lane);
         if (this.pending.length && !this.due) this.startTimer();
         this.pump();
         if (!this.pending.length && this.flushesInFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
