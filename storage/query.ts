@@ -756,11 +756,14 @@ export class QueryEngine {
            (SELECT tuple(groupArrayIf(stack_id, v != 0), groupArrayIf(toFloat64(v), v != 0), toFloat64(any(t)))
             FROM (SELECT stack_id, v, sum(v) OVER () AS t FROM (SELECT stack_id, sum(value) AS v FROM (${source}) GROUP BY stack_id)
                   ORDER BY v != 0 DESC, abs(v) DESC, stack_id LIMIT ${limit})) AS ranked,
-           -- Functions and stacks are ReplacingMergeTree: an ID not merged yet is read once.
-           (SELECT tuple(groupArray(id), groupArray(f)) FROM (SELECT id, any(frames) AS f FROM ${this.t('stacks')} WHERE id IN ranked.1 GROUP BY id)) AS found,
-           arraySort(arrayDistinct(arrayFlatten(found.2))) AS fn,
+           -- Functions and stacks are ReplacingMergeTree: an ID not merged yet is read once. The IDs
+           -- go through a subquery: \`IN\` an array constant tests every row against the whole array,
+           -- which took 22 s for 100,000 rows against 100,000 IDs, where a subquery's set took 11 ms.
+           (SELECT tuple(groupArray(id), groupArray(f)) FROM (SELECT id, any(frames) AS f FROM ${this.t('stacks')} WHERE id IN (SELECT arrayJoin(ranked.1)) GROUP BY id)) AS found,
+           -- A subquery, so that it is computed once: an expression would be recomputed at each use.
+           (SELECT arraySort(arrayDistinct(arrayFlatten(found.2)))) AS fn,
            (SELECT tuple(groupArray(toUInt32(transform(id, fn, arrayEnumerate(fn), 0))), groupArray(name))
-            FROM (SELECT id, any(name) AS name FROM ${this.t('functions')} WHERE id IN fn GROUP BY id)) AS fnames
+            FROM (SELECT id, any(name) AS name FROM ${this.t('functions')} WHERE id IN (SELECT arrayJoin(fn)) GROUP BY id)) AS fnames
          SELECT ranked.3, ranked.2,
                 arrayMap(id -> toUInt32(transform(id, ranked.1, arrayEnumerate(ranked.1), 0)), found.1),
                 arrayMap(f -> toUInt32(length(f)), found.2),
