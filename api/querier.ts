@@ -122,9 +122,15 @@ export function querierRoutes(engine: () => QueryEngine, limitsFor: (tenant: str
     }
   };
 
-  const mergeFor = async (req: SelectMergeStacktracesRequest, tenant: string) => {
+  // A flame graph answer is cut to its max_nodes by the store; every other format needs all stacks.
+  const flameGraphNodes = (format: ProfileFormat, maxNodesRaw: bigint | undefined, tenant: string): number | undefined =>
+    format === ProfileFormat.UNSPECIFIED || format === ProfileFormat.FLAMEGRAPH
+      ? maxNodesOf(maxNodesRaw === undefined ? undefined : Number(maxNodesRaw), limitsFor(tenant))
+      : undefined;
+
+  const mergeFor = async (req: SelectMergeStacktracesRequest, tenant: string, maxNodes?: number) => {
     const { selection } = selectionOf(tenant, req, Date.now(), limitsFor(tenant));
-    return { selection, merged: await engine().mergeStacks(selection) };
+    return { selection, merged: await engine().mergeStacks(selection, { maxNodes }) };
   };
 
   return (router) => {
@@ -190,7 +196,8 @@ export function querierRoutes(engine: () => QueryEngine, limitsFor: (tenant: str
 
       selectMergeStacktraces: (req, ctx) =>
         guarded(async () => {
-          const { selection, merged } = await mergeFor(req, tenantOfCall(ctx));
+          const tenant = tenantOfCall(ctx);
+          const { selection, merged } = await mergeFor(req, tenant, flameGraphNodes(req.format, req.maxNodes, tenant));
           return formatted(merged, req.format, req.maxNodes, selection, req.profileTypeID);
         }),
 
@@ -200,10 +207,10 @@ export function querierRoutes(engine: () => QueryEngine, limitsFor: (tenant: str
           const spans = req.spanSelector.filter((s) => s !== '');
           if (!spans.length) throw new BadRequestError('span_selector must name at least one span');
           const { selection } = selectionOf(tenant, { ...req, spanSelector: spans }, Date.now(), limitsFor(tenant));
-          const merged = await engine().mergeStacks(selection);
           if (req.format === ProfileFormat.PPROF || req.format === ProfileFormat.DOT) {
             throw new BadRequestError('SelectMergeSpanProfile answers FLAMEGRAPH or TREE');
           }
+          const merged = await engine().mergeStacks(selection, { maxNodes: flameGraphNodes(req.format, req.maxNodes, tenant) });
           return formatted(merged, req.format, req.maxNodes, selection, req.profileTypeID);
         }),
 

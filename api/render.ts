@@ -32,7 +32,7 @@ export async function renderSelection(db: QueryEngine, selection: Selection, pro
   const { maxNodes, aggregation, groupBy } = opts;
   const step = stepFor(selection.start, selection.end);
   const [merged, total, grouped] = await Promise.all([
-    db.mergeStacks(selection, { aggregation }),
+    db.mergeStacks(selection, { aggregation, maxNodes }),
     db.timeline(selection, step, { aggregation }),
     groupBy.length ? db.timeline(selection, step, { aggregation, groupBy }) : Promise.resolve([]),
   ]);

@@ -21,12 +21,14 @@ import { BadRequestError, HearthError, UnavailableError } from '../core/errors.t
 import { currentQueryScope, queryTimeoutError, remainingSeconds, type QueryScope } from '../core/limits/query.ts';
 import { parseProfileTypeId } from '../core/model.ts';
 import { traced } from '../core/tracing.ts';
+import { functionNames } from './function-names.ts';
 import { hashString, idToDecimal } from './ids.ts';
 import type { RetentionDays, Schema, Tier } from './schema.ts';
 import { DEFAULT_SQL_LIMITS, quoteString, sqlLiteral, tenantSql, type SqlLimits } from './sql.ts';
 import { spanTotals, type SpanTotal } from './span-totals.ts';
 import { ttlDaysByTable } from './ttl.ts';
 import { LeastBusy } from './least-busy.ts';
+import { cutTreeQuery, cutTreeStacks, type CutRow } from './tree-cut.ts';
 
 export interface Selection {
   tenant: string;
@@ -53,6 +55,11 @@ export interface MergedStacks {
   values: number[];
   /** Sum over every sample of the selection, including stacks cut by the limit. */
   total: number;
+  /**
+   * The stacks are already cut to a flame graph's max_nodes (MergeOptions.maxNodes): a flame
+   * graph built from them keeps every node. Only flame graphs may be built from such stacks.
+   */
+  precut?: boolean;
 }
 
 export interface TimelineSeries {
@@ -142,6 +149,12 @@ export const MAX_TRACE_SPANS = 100_000;
 
 export interface MergeOptions {
   maxStacks?: number;
+  /**
+   * The answer will be a flame graph of at most this many nodes (Pyroscope's max_nodes): the
+   * store cuts the call tree itself and returns only what the flame graph shows (precut). Not
+   * for anything else: a TREE or pprof answer needs every stack.
+   */
+  maxNodes?: number;
   aggregation?: Aggregation;
   /** false reads raw rows only; by default long ranges use the rollups. */
   rollups?: boolean;
@@ -322,38 +335,12 @@ type MergedRow = [total: number, values: number[], places: number[], lengths: nu
 
 function mergedOf(row: MergedRow | undefined, divisor: number): MergedStacks {
   const [total, kept, places, lengths, flat, fnNumbers, fnNames] = row ?? [0, [], [], [], [], [], []];
-  // Function IDs are hashes of their names: each number has its own name, listed once.
-  const size = fnNumbers.reduce((m, i) => Math.max(m, i), 0) + 1;
-  const local = new Int32Array(size).fill(-1);
-  const names: string[] = [];
-  const byName = new Map<string, number>();
-  const order = fnNumbers.map((_, k) => k).sort((a, b) => fnNumbers[a] - fnNumbers[b]);
-  for (const k of order) {
-    let g = byName.get(fnNames[k]);
-    if (g === undefined) {
-      g = names.push(fnNames[k]) - 1;
-      byName.set(fnNames[k], g);
-    }
-    local[fnNumbers[k]] = g;
-  }
-  const missing = new Map<number, number>();
+  const { names, nameOf } = functionNames(fnNumbers, fnNames);
   const byPlace: Array<Uint32Array | undefined> = new Array(kept.length);
   let at = 0;
   for (let s = 0; s < places.length; s++) {
     const f = new Uint32Array(lengths[s]);
-    for (let k = 0; k < f.length; k++) {
-      const i = flat[at++];
-      let g = i < size ? local[i] : -1;
-      if (g < 0) {
-        // A function missing from the functions table would be a bug; keep the frame visible.
-        g = missing.get(i) ?? -1;
-        if (g < 0) {
-          g = names.push(`unknown function ${i}`) - 1;
-          missing.set(i, g);
-        }
-      }
-      f[k] = g;
-    }
+    for (let k = 0; k < f.length; k++) f[k] = nameOf(flat[at++]);
     byPlace[places[s] - 1] = f;
   }
   const stacks: Uint32Array[] = [];
@@ -748,6 +735,17 @@ export class QueryEngine {
     const pieces = await this.plan(sel, opts);
     const parts = pieces.map((piece) => (piece.source === 'samples' ? this.rawStackRows(sel, p, { start: piece.from, end: piece.to }) : this.rollupStackRows(sel, p, piece.source, piece)));
     const source = parts.length === 1 ? parts[0] : parts.join('\nUNION ALL\n');
+    if (opts.maxNodes !== undefined && opts.maxNodes >= 1) {
+      const maxNodes = p.bind('UInt32', Math.min(Math.floor(opts.maxNodes), 0xffffffff));
+      const [rows, divisor] = await Promise.all([
+        this.rows<CutRow>(cutTreeQuery(source, this.t('stacks'), this.t('functions'), maxNodes), p),
+        opts.aggregation === 'avg' ? this.profileCount(sel) : Promise.resolve(1),
+      ]);
+      const cut = cutTreeStacks(rows[0], divisor);
+      if (cut) return cut;
+      // A negative value: the whole stacks, cut by the flame graph as before.
+      return this.mergeStacks(sel, { ...opts, maxNodes: undefined });
+    }
     const limit = p.bind('UInt32', opts.maxStacks ?? DEFAULT_MAX_STACKS);
     const [rows, divisor] = await Promise.all([
       this.rows<MergedRow>(

@@ -37,9 +37,10 @@ export interface FlameGraphDiff {
 export const FLAMEGRAPH_STRIDE = 4;
 export const DIFF_STRIDE = 7;
 
-/** Builds, truncates (maxNodes < 1: no limit) and lays out a flame graph. */
+/** Builds, truncates (maxNodes < 1 or precut stacks: no limit) and lays out a flame graph. */
 export function toFlameGraph(merged: MergedStacks, maxNodes: number): FlameGraph {
-  return renderFlameGraph(truncateTree(buildTree(merged), maxNodes, FLAMEGRAPH_TRUNCATION));
+  // A precut tree still goes through the truncation, which folds real `other` nodes.
+  return renderFlameGraph(truncateTree(buildTree(merged), merged.precut ? 0 : maxNodes, FLAMEGRAPH_TRUNCATION));
 }
 
 /**

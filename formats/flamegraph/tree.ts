@@ -13,6 +13,8 @@ export interface MergedStacks {
   stacks: Uint32Array[];
   /** Value per stack (same order). May be negative for diffs of deltas. */
   values: number[];
+  /** The stacks are a call tree already cut to a flame graph's max_nodes: nothing more is cut. */
+  precut?: boolean;
 }
 
 /**

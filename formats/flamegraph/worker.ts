@@ -50,7 +50,7 @@ export function toFlameGraphOffThread(
   }
   let job: FlameGraphJob;
   try {
-    job = pack(merged, maxNodes);
+    job = pack(merged, merged.precut ? 0 : maxNodes);
   } catch (err) {
     return Promise.reject(err);
   }
