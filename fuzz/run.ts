@@ -1,5 +1,5 @@
 /**
- * `npm run fuzz -- --target NAME --count N [--seed S]`: NAME is a decoder or http-* target, or
+ * `npm run fuzz -- --target NAME --count N[,TARGET=M...] [--seed S]`: NAME is a decoder or http-* target, or
  * `all`, `decoders` or `http`, or a comma-separated list. HTTP targets run against Hearth
  * processes started for the run; see README.md for the options that make long runs fast.
  */
@@ -22,10 +22,15 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
   },
 });
-const count = Number(values.count);
-// `4` or `4,http-ingest-lines=24`: targets whose inputs are mostly accepted gain from more in flight (they share inserts).
-const [defaultConcurrency, ...perTarget] = values.concurrency!.split(',');
-const concurrencyOf = (t: string) => Number(perTarget.find((x) => x.startsWith(`${t}=`))?.split('=')[1] ?? defaultConcurrency);
+/** `N` or `N,TARGET=M,...`: a default and per-target values. */
+function perTarget(option: string): (target: string) => number {
+  const [fallback, ...given] = option.split(',');
+  return (t) => Number(given.find((x) => x.startsWith(`${t}=`))?.split('=')[1] ?? fallback);
+}
+// A target can get fewer inputs than the others, e.g. ingest targets that only fill the store for the querier.
+const countOf = perTarget(values.count!);
+// Targets whose inputs are mostly accepted gain from more in flight (they share inserts).
+const concurrencyOf = perTarget(values.concurrency!);
 const seed = Number(values.seed);
 const groups: Record<string, string[]> = { all: ALL_TARGETS, decoders: DECODER_TARGETS, http: ALL_TARGETS.filter(isHttpTarget) };
 const targets = groups[values.target!] ?? values.target!.split(',');
@@ -39,12 +44,12 @@ const reports: Report[] = [];
 const seconds: Record<string, number> = {};
 const record = (r: Report, ms: number) => {
   seconds[r.target] = Math.round(ms / 1000);
-  if (values.results) appendFileSync(values.results, JSON.stringify({ ...r, slow: undefined, seed, count, seconds: seconds[r.target], at: new Date().toISOString() }) + '\n');
+  if (values.results) appendFileSync(values.results, JSON.stringify({ ...r, slow: undefined, seed, count: countOf(r.target), seconds: seconds[r.target], at: new Date().toISOString() }) + '\n');
 };
 
 for (const t of targets.filter((x) => !isHttpTarget(x))) {
   const started = Date.now();
-  const r = await fuzzDecoder(t, count, seed);
+  const r = await fuzzDecoder(t, countOf(t), seed);
   reports.push(r);
   record(r, Date.now() - started);
   console.log(`${formatReport(r)} (${seconds[t]} s)`);
@@ -73,7 +78,7 @@ if (http.length) {
         const started = Date.now();
         const report = newHttpReport(t);
         live.set(t, report);
-        const r = await fuzzHttp(t, hearth.url, count, seed, { concurrency: concurrencyOf(t), report });
+        const r = await fuzzHttp(t, hearth.url, countOf(t), seed, { concurrency: concurrencyOf(t), report });
         live.delete(t);
         const sentMs = Date.now() - started;
         console.log(`${t}: sent ${r.inputs} in ${Math.round(sentMs / 1000)} s, ${r.slow.length + r.slowDropped} slow to re-check`);
