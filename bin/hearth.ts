@@ -64,19 +64,21 @@ async function start(args: string[]): Promise<void> {
   const format = oneOf<LogFormatSetting>('log-format', flag(args, 'log-format', 'json or pretty'), LOG_FORMATS);
   const level = oneOf('log-level', flag(args, 'log-level', 'a level'), LOG_LEVELS);
   const config = await load(configArg(args));
-  const [{ createLogger }, { Service }] = await Promise.all([import('../core/logging.ts'), import('../core/service.ts')]);
+  const [{ createLogger, flushLogs }, { Service }] = await Promise.all([import('../core/logging.ts'), import('../core/service.ts')]);
   const logger = createLogger({ level: level ?? config.service.logLevel, format: format ?? config.service.logFormat });
   const service = new Service(config, { logger });
+  // Log lines are written asynchronously: the last ones go out before the process ends.
+  const exit = (code: number) => void flushLogs(logger).then(() => process.exit(code));
   let signals = 0;
   const stop = (signal: string) => {
     // A second signal means "now": in-flight data may then be lost, as the user asked.
     if (++signals > 1) process.exit(130);
     service.logger.info({ signal }, 'shutting down: flushing in-flight batches');
     service.shutdown().then(
-      () => process.exit(0),
+      () => exit(0),
       (e) => {
         service.logger.error({ err: e }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };
@@ -86,7 +88,7 @@ async function start(args: string[]): Promise<void> {
     await service.start();
   } catch (e) {
     service.logger.error({ err: (e as Error).message }, 'start failed');
-    process.exit(1);
+    exit(1);
   }
 }
 

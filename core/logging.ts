@@ -26,10 +26,48 @@ export function resolveLogFormat(setting: LogFormatSetting, isTTY: boolean | und
   return isTTY ? 'pretty' : 'json';
 }
 
+/** Log bytes waiting for a stalled stdout reader; later lines are dropped until it reads again. */
+export const LOG_BUFFER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Stdout for JSON lines, written asynchronously. Written synchronously (pino's default), a pipe
+ * whose reader stalls or dies blocks the event loop for good: the server stopped answering, and
+ * stopped heeding SIGTERM, once the process reading its output went away. A reader that is
+ * gone loses the lines; the server runs on.
+ */
+function stdoutDestination() {
+  // Registered before pino's own exit hook, which writes what is still buffered synchronously
+  // and retries a failed write forever (a closed pipe fails every time). What flushLogs could
+  // not write before the exit is given up instead.
+  let dest: ReturnType<typeof pino.destination> | undefined;
+  process.once('exit', () => {
+    if (dest) dest.flushSync = () => {};
+  });
+  dest = pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES });
+  dest.on('error', () => {});
+  return dest;
+}
+
+/** Writes out buffered log lines before an exit, waiting at most `timeoutMs` for a slow reader. */
+export function flushLogs(logger: Logger, timeoutMs = 2000): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    try {
+      logger.flush(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
+}
+
 export function createLogger(opts: LoggerOptions): Logger {
   const out = opts.out ?? process.stdout;
   const format = resolveLogFormat(opts.format, out.isTTY);
-  if (format === 'json') return opts.out ? pino({ level: opts.level }, out as never) : pino({ level: opts.level });
+  if (format === 'json') return opts.out ? pino({ level: opts.level }, out as never) : pino({ level: opts.level }, stdoutDestination());
   // Colors only where escape codes are understood: `pretty` forced into a pipe stays plain.
   const color = out.isTTY === true;
   const pretty = prettyFactory({ colorize: color, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
