@@ -36,22 +36,34 @@ export const LOG_BUFFER_BYTES = 16 * 1024 * 1024;
  * gone loses the lines; the server runs on.
  */
 function stdoutDestination() {
-  // Registered before pino's own exit hook, which writes what is still buffered synchronously
-  // and retries a failed write forever (a closed pipe fails every time). What flushLogs could
-  // not write before the exit is given up instead.
-  let dest: ReturnType<typeof pino.destination> | undefined;
-  process.once('exit', () => {
-    if (dest) dest.flushSync = () => {};
-  });
-  dest = pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES });
-  dest.on('error', () => {});
+  // minLength 1 still writes each line at once, and makes flush() wait for the writes in flight
+  // (with 0 it returns at once, and an exit right after it lost the last lines).
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 1, maxLength: LOG_BUFFER_BYTES });
+  dest.on('error', () => giveUp(dest));
   return dest;
 }
 
-/** Writes out buffered log lines before an exit, waiting at most `timeoutMs` for a slow reader. */
+/**
+ * Stops a destination from writing at exit: pino's exit hook retries a failing write (a closed
+ * pipe, or a reader that never reads again) in a loop that blocks the process from ending.
+ */
+function giveUp(dest: ReturnType<typeof pino.destination>): void {
+  dest.flushSync = () => {};
+}
+
+const stdoutOf = new WeakMap<Logger, ReturnType<typeof pino.destination>>();
+
+/**
+ * Writes out buffered log lines before an exit, waiting at most `timeoutMs` for a slow reader;
+ * lines it could not write by then are given up.
+ */
 export function flushLogs(logger: Logger, timeoutMs = 2000): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
+    const timer = setTimeout(() => {
+      const dest = stdoutOf.get(logger);
+      if (dest) giveUp(dest);
+      resolve();
+    }, timeoutMs);
     try {
       logger.flush(() => {
         clearTimeout(timer);
@@ -67,7 +79,13 @@ export function flushLogs(logger: Logger, timeoutMs = 2000): Promise<void> {
 export function createLogger(opts: LoggerOptions): Logger {
   const out = opts.out ?? process.stdout;
   const format = resolveLogFormat(opts.format, out.isTTY);
-  if (format === 'json') return opts.out ? pino({ level: opts.level }, out as never) : pino({ level: opts.level }, stdoutDestination());
+  if (format === 'json') {
+    if (opts.out) return pino({ level: opts.level }, out as never);
+    const dest = stdoutDestination();
+    const logger = pino({ level: opts.level }, dest);
+    stdoutOf.set(logger, dest);
+    return logger;
+  }
   // Colors only where escape codes are understood: `pretty` forced into a pipe stays plain.
   const color = out.isTTY === true;
   const pretty = prettyFactory({ colorize: color, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
