@@ -728,28 +728,29 @@ export class QueryEngine {
    * the names of their functions, each step a scalar subquery that the next one reads as a
    * constant (so the stacks and functions tables are read by their keys). What comes back is one
    * row of small numbers: functions are numbered 1..n within the answer and frames are those
-   * numbers, so no 64-bit ID travels as text.
+   * numbers, so no 64-bit ID travels as text. With `maxNodes`, the store cuts the call tree to a
+   * flame graph's size instead (tree-cut.ts).
    */
   async mergeStacks(sel: Selection, opts: MergeOptions = {}): Promise<MergedStacks> {
     const p = new Params();
     const pieces = await this.plan(sel, opts);
     const parts = pieces.map((piece) => (piece.source === 'samples' ? this.rawStackRows(sel, p, { start: piece.from, end: piece.to }) : this.rollupStackRows(sel, p, piece.source, piece)));
     const source = parts.length === 1 ? parts[0] : parts.join('\nUNION ALL\n');
+    const divisor = opts.aggregation === 'avg' ? this.profileCount(sel) : Promise.resolve(1);
     if (opts.maxNodes !== undefined && opts.maxNodes >= 1) {
       const maxNodes = p.bind('UInt32', Math.min(Math.floor(opts.maxNodes), 0xffffffff));
-      const [rows, divisor] = await Promise.all([
-        this.rows<CutRow>(cutTreeQuery(source, this.t('stacks'), this.t('functions'), maxNodes), p),
-        opts.aggregation === 'avg' ? this.profileCount(sel) : Promise.resolve(1),
-      ]);
-      const cut = cutTreeStacks(rows[0], divisor);
+      const [rows, d] = await Promise.all([this.rows<CutRow>(cutTreeQuery(source, this.t('stacks'), this.t('functions'), maxNodes), p), divisor]);
+      const cut = cutTreeStacks(rows[0], d);
       if (cut) return cut;
       // A negative value: the whole stacks, cut by the flame graph as before.
-      return this.mergeStacks(sel, { ...opts, maxNodes: undefined });
     }
-    const limit = p.bind('UInt32', opts.maxStacks ?? DEFAULT_MAX_STACKS);
-    const [rows, divisor] = await Promise.all([
-      this.rows<MergedRow>(
-        `WITH
+    const [rows, d] = await Promise.all([this.rows<MergedRow>(this.wholeStacksQuery(source, p, opts.maxStacks ?? DEFAULT_MAX_STACKS), p), divisor]);
+    return mergedOf(rows[0], d);
+  }
+
+  private wholeStacksQuery(source: string, p: Params, maxStacks: number): string {
+    const limit = p.bind('UInt32', maxStacks);
+    return `WITH
            -- The kept stacks in order (largest first), their values, and the sum over every stack.
            (SELECT tuple(groupArrayIf(stack_id, v != 0), groupArrayIf(toFloat64(v), v != 0), toFloat64(any(t)))
             FROM (SELECT stack_id, v, sum(v) OVER () AS t FROM (SELECT stack_id, sum(value) AS v FROM (${source}) GROUP BY stack_id)
@@ -766,12 +767,7 @@ export class QueryEngine {
                 arrayMap(id -> toUInt32(transform(id, ranked.1, arrayEnumerate(ranked.1), 0)), found.1),
                 arrayMap(f -> toUInt32(length(f)), found.2),
                 arrayMap(x -> toUInt32(transform(x, fn, arrayEnumerate(fn), 0)), arrayFlatten(found.2)),
-                fnames.1, fnames.2`,
-        p,
-      ),
-      opts.aggregation === 'avg' ? this.profileCount(sel) : Promise.resolve(1),
-    ]);
-    return mergedOf(rows[0], divisor);
+                fnames.1, fnames.2`;
   }
 
   /** Number of stored profiles (rows) in the selection; the divisor of an average. */
