@@ -255,11 +255,14 @@ test('diff: the function that grew is red, and its change equals the two render 
   assert.equal(Number(await row.locator('td[data-col="change"]').getAttribute('data-value')), (r.get(grown) ?? 0) - (l.get(grown) ?? 0));
   assert.ok(Math.abs(Number(await row.locator('td[data-col="shareChange"]').getAttribute('data-value')) - change(grown)) < 1e-12);
   assert.match((await row.locator('td[data-col="shareChange"]').getAttribute('class'))!, /\bgrew\b/);
-  const [rect] = await rectsOf(page, 'main', grown);
+  // A function can be drawn more than once (a few samples under another caller, more on a busy
+  // machine); its main occurrence, the widest, carries the change the test is about.
+  const widest = async (name: string) => (await rectsOf(page, 'main', name)).sort((a, b) => b.width - a.width)[0];
+  const rect = await widest(grown);
   const [red, green, blue] = await pixelAt(page, 'main', rect.x + rect.width / 2, rect.y + 3);
   assert.ok(red > green + 60 && red > blue + 60, `drawn in red: ${[red, green, blue]}`);
   // And the span whose share fell is green.
-  const [shrunk] = await rectsOf(page, 'main', 'main.spinCheckout');
+  const shrunk = await widest('main.spinCheckout');
   const c = await pixelAt(page, 'main', shrunk.x + shrunk.width / 2, shrunk.y + 3);
   assert.ok(c[1] > c[0] + 30, `main.spinCheckout drawn in green: ${c}`);
   await screenshot(page, tmp.dir, 'diff');
