@@ -105,8 +105,9 @@ function labelPairs(labels: Record<string, string>): LabelPair[] {
 
 export function querierRoutes(engine: () => QueryEngine, limitsFor: (tenant: string) => TenantLimits, logger?: Logger): (router: ConnectRouter) => void {
   const guarded = guardWith(logger);
+  const nodesOf = (maxNodesRaw: bigint | undefined, tenant: string) => maxNodesOf(maxNodesRaw === undefined ? undefined : Number(maxNodesRaw), limitsFor(tenant));
   const formatted = async (merged: MergedStacks, format: ProfileFormat, maxNodesRaw: bigint | undefined, selection: Selection, typeId: string) => {
-    const maxNodes = maxNodesOf(maxNodesRaw === undefined ? undefined : Number(maxNodesRaw), limitsFor(selection.tenant));
+    const maxNodes = nodesOf(maxNodesRaw, selection.tenant);
     switch (format) {
       case ProfileFormat.UNSPECIFIED:
       case ProfileFormat.FLAMEGRAPH:
@@ -124,9 +125,7 @@ export function querierRoutes(engine: () => QueryEngine, limitsFor: (tenant: str
 
   // A flame graph answer is cut to its max_nodes by the store; every other format needs all stacks.
   const flameGraphNodes = (format: ProfileFormat, maxNodesRaw: bigint | undefined, tenant: string): number | undefined =>
-    format === ProfileFormat.UNSPECIFIED || format === ProfileFormat.FLAMEGRAPH
-      ? maxNodesOf(maxNodesRaw === undefined ? undefined : Number(maxNodesRaw), limitsFor(tenant))
-      : undefined;
+    format === ProfileFormat.UNSPECIFIED || format === ProfileFormat.FLAMEGRAPH ? nodesOf(maxNodesRaw, tenant) : undefined;
 
   const mergeFor = async (req: SelectMergeStacktracesRequest, tenant: string, maxNodes?: number) => {
     const { selection } = selectionOf(tenant, req, Date.now(), limitsFor(tenant));

@@ -11,35 +11,17 @@ import { acquireStore, type Store } from '../../storage/store.ts';
 import type { Selection } from '../../storage/query.ts';
 import type { Batch } from '../../core/model.ts';
 import { tempDir } from '../support/hearth.ts';
+import { cpuBatch, CPU } from '../support/synthetic-profiles.ts';
 
 const tmp = tempDir();
 const logger = pino({ level: 'silent' });
-const CPU = 'process_cpu:cpu:nanoseconds:cpu:nanoseconds';
 const H = 3_600_000;
 // Rollups are trusted from an hour after the store recorded their views: the data comes later.
 const T0 = Math.ceil((Date.now() + 2 * H) / H) * H;
 let store: Store;
 
 function batch(service: string, n: number): Batch {
-  return {
-    tenant: 'anonymous',
-    labels: { __name__: 'process_cpu', service_name: service },
-    idempotencyKey: `${service}-${n}`,
-    profile: {
-      sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }],
-      periodType: { type: 'cpu', unit: 'nanoseconds' },
-      period: 10_000_000,
-      timeNanos: BigInt(T0 + 7_000 + n * 7 * 60_000) * 1_000_000n,
-      durationNanos: 10_000_000_000n,
-      names: ['', 'main', 'a', 'b'],
-      stacks: [Uint32Array.of(2, 1), Uint32Array.of(3, 1)],
-      samples: [
-        { stack: 0, values: [10 * (n + 1)], labelSet: 0 },
-        { stack: 1, values: [7], labelSet: 0 },
-      ],
-      sampleLabelSets: [{}],
-    },
-  };
+  return cpuBatch(service, `${service}-${n}`, T0 + 7_000 + n * 7 * 60_000, ['', 'main', 'a', 'b'], [Uint32Array.of(2, 1), Uint32Array.of(3, 1)], [10 * (n + 1), 7]);
 }
 
 const sel = (service: string): Selection => ({

@@ -13,26 +13,17 @@ import type { Selection } from '../../storage/query.ts';
 import type { Batch } from '../../core/model.ts';
 import { toFlameGraph, type FlameGraph } from '../../formats/flamegraph/index.ts';
 import { tempDir } from '../support/hearth.ts';
+import { rng } from '../support/rng.ts';
+import { cpuBatch, CPU } from '../support/synthetic-profiles.ts';
 
 const tmp = tempDir();
 const logger = pino({ level: 'silent' });
-const CPU = 'process_cpu:cpu:nanoseconds:cpu:nanoseconds';
 const T0 = Date.now() - 600_000;
 let store: Store;
 
-function random(seed: number): () => number {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Profiles of random stacks over a small pool of names (one of them `other`), so paths share prefixes. */
 function batches(service: string, profiles: number, stacksPer: number, value: (r: () => number) => number, seed: number): Batch[] {
-  const r = random(seed);
+  const r = rng(seed);
   const names = ['', 'main', 'other', ...Array.from({ length: 40 }, (_, i) => `pkg.fn${i}`)];
   return Array.from({ length: profiles }, (_, n) => {
     const stacks: Uint32Array[] = [];
@@ -43,22 +34,7 @@ function batches(service: string, profiles: number, stacksPer: number, value: (r
       if (depth > 0 && r() < 0.9) frames[depth - 1] = 1;
       stacks.push(Uint32Array.from(frames));
     }
-    return {
-      tenant: 'anonymous',
-      labels: { __name__: 'process_cpu', service_name: service },
-      idempotencyKey: `${service}-${n}`,
-      profile: {
-        sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }],
-        periodType: { type: 'cpu', unit: 'nanoseconds' },
-        period: 10_000_000,
-        timeNanos: BigInt(T0 + n * 1000) * 1_000_000n,
-        durationNanos: 10_000_000_000n,
-        names,
-        stacks,
-        samples: stacks.map((_, k) => ({ stack: k, values: [value(r)], labelSet: 0 })),
-        sampleLabelSets: [{}],
-      },
-    };
+    return cpuBatch(service, `${service}-${n}`, T0 + n * 1000, names, stacks, stacks.map(() => value(r)));
   });
 }
 

@@ -2,7 +2,7 @@
  * Small synthetic CPU profiles with known content, pushed through /ingest as pprof the way a
  * client would (retrying 429/503 after Retry-After), so that tests can sum what they sent.
  */
-import type { Profile, Sample } from '../../core/model.ts';
+import type { Batch, Profile, Sample } from '../../core/model.ts';
 import { encodePprof } from '../../formats/pprof/encode.ts';
 
 export const CPU = 'process_cpu:cpu:nanoseconds:cpu:nanoseconds';
@@ -51,6 +51,29 @@ export function syntheticProfile(seed: number, timeMs: number, samples = 8, with
     stacks,
     samples: out,
     sampleLabelSets: [{}],
+  };
+}
+
+/**
+ * A batch of one service's CPU profile for the store's own tests: one sample per stack (leaf
+ * first, indices into `names`) with the value at the same place.
+ */
+export function cpuBatch(service: string, idempotencyKey: string, timeMs: number, names: string[], stacks: Uint32Array[], values: number[]): Batch {
+  return {
+    tenant: 'anonymous',
+    labels: { __name__: 'process_cpu', service_name: service },
+    idempotencyKey,
+    profile: {
+      sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }],
+      periodType: { type: 'cpu', unit: 'nanoseconds' },
+      period: 10_000_000,
+      timeNanos: BigInt(timeMs) * 1_000_000n,
+      durationNanos: 10_000_000_000n,
+      names,
+      stacks,
+      samples: stacks.map((_, k) => ({ stack: k, values: [values[k]], labelSet: 0 })),
+      sampleLabelSets: [{}],
+    },
   };
 }
 
