@@ -846,17 +846,27 @@ class PprofDecoder {
       }
     }
     if (nLines === 0) return -1;
-    let lo = 0;
-    let hi = 0;
-    if (addrAt >= 0) {
-      const r = this.r;
-      r.pos = addrAt;
-      r.end = end;
-      r.varint64();
-      lo = r.lo;
-      hi = r.hi;
+    let addressFrame = 0;
+    for (let j = 0; j < nLines; j++) {
+      let frame = this.namedFrame(lines[j]);
+      if (frame === 0) {
+        if (addressFrame === 0) {
+          let lo = 0;
+          let hi = 0;
+          if (addrAt >= 0) {
+            const r = this.r;
+            r.pos = addrAt;
+            r.end = end;
+            r.varint64();
+            lo = r.lo;
+            hi = r.hi;
+          }
+          addressFrame = this.addressFrame(mapping, lo, hi);
+        }
+        frame = addressFrame;
+      }
+      lines[j] = frame;
     }
-    for (let j = 0; j < nLines; j++) lines[j] = this.functionFrame(lines[j], mapping, lo, hi);
     return nLines;
   }
 
@@ -900,7 +910,10 @@ class PprofDecoder {
     }
     // Line 0 is the innermost inlined call, i.e. the leaf-most frame. Function ids are
     // replaced by frames in place.
-    for (let j = 0; j < nLines; j++) lines[j] = this.functionFrame(lines[j], mapping, lo, hi);
+    for (let j = 0; j < nLines; j++) {
+      const frame = this.namedFrame(lines[j]);
+      lines[j] = frame !== 0 ? frame : this.addressFrame(mapping, lo, hi);
+    }
     return nLines;
   }
 
@@ -946,8 +959,12 @@ class PprofDecoder {
     return entry;
   }
 
-  private functionFrame(fnId: number, mapping: number, lo: number, hi: number): number {
-    if (fnId === 0) return this.addressFrame(mapping, lo, hi);
+  /**
+   * The frame of function `fnId`, or 0 when the function has no name (or the id is 0), in
+   * which case the frame is named after the location's address.
+   */
+  private namedFrame(fnId: number): number {
+    if (fnId === 0) return 0;
     const idx = this.fnIndex;
     let f: number;
     if (idx.dense !== undefined) f = fnId < idx.denseLen ? idx.dense[fnId] - 1 : -1;
@@ -989,7 +1006,7 @@ class PprofDecoder {
     let str = name;
     if (off[2 * str] === off[2 * str + 1]) str = sys;
     // Only named frames are cached: an unnamed function's frame depends on the location.
-    if (off[2 * str] === off[2 * str + 1]) return this.addressFrame(mapping, lo, hi);
+    if (off[2 * str] === off[2 * str + 1]) return 0;
     const frame = this.internBytes(off[2 * str], off[2 * str + 1]);
     this.fnFrame[f] = frame;
     return frame;
