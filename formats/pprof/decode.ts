@@ -1039,6 +1039,7 @@ class PprofDecoder {
     const locDenseLen = this.locIndex.denseLen;
     const locMap = this.locIndex.map;
     const seed = this.seed;
+    const bufLen = buf.length;
 
     for (let s = 0; s < n; s++) {
       let pos = off[2 * s];
@@ -1072,25 +1073,27 @@ class PprofDecoder {
             bound = end;
           }
           while (pos < limit) {
-            let id = buf[pos];
-            if (id < 0x80) {
-              pos++;
-            } else if (pos + 2 < bound && (buf[pos + 1] < 0x80 || buf[pos + 2] < 0x80)) {
-              // Two- and three-byte ids (below 2^21) cover all but enormous profiles.
+            // Ids of a large profile take one, two or three bytes in no predictable order, so
+            // branching on the length mispredicts often: up to three bytes are decoded without.
+            let id = 0;
+            let next = -1;
+            if (pos + 2 < bufLen) {
+              const b0 = buf[pos];
               const b1 = buf[pos + 1];
-              id = (id & 0x7f) | ((b1 & 0x7f) << 7);
-              if (b1 < 0x80) {
-                pos += 2;
-              } else {
-                id |= buf[pos + 2] << 14;
-                pos += 3;
-              }
-            } else {
+              const b2 = buf[pos + 2];
+              const c1 = b0 >>> 7;
+              const c2 = c1 & (b1 >>> 7);
+              id = (b0 & 0x7f) | (((b1 & 0x7f) << 7) & -c1) | ((b2 << 14) & -c2);
+              next = pos + 1 + c1 + c2;
+              if ((c2 & (b2 >>> 7)) !== 0 || next > bound) next = -1;
+            }
+            if (next < 0) {
               r.pos = pos;
               r.end = bound;
               id = r.uint64();
-              pos = r.pos;
+              next = r.pos;
             }
+            pos = next;
             let v: number;
             if (locDense !== undefined) v = id < locDenseLen ? locDense[id] : 0;
             else v = locMap!.get(id) ?? 0;
