@@ -142,7 +142,14 @@ const TABLES: TableDef[] = [
     orderBy: '(tenant, profile_type, service, fingerprint, time)',
     ttlColumn: 'toDate(time)',
     tier: 'raw',
-    settings: ['non_replicated_deduplication_window = 10000'],
+    // Small granules, because a row holds a whole profile (thousands of array elements) and a
+    // range edge that is not a whole minute is read raw from every series of the selection: with
+    // ClickHouse's 8,192 rows a granule, one edge of a 1-hour, 100-series flame graph read every
+    // row of the hour (66 ms); with 64 it reads each series' edge granule (21 ms), and a granule
+    // stays within one compressed block (256 rows spill past it and read as slowly as 8,192).
+    // The store grows by 4% (more marks and blocks), and the primary index by 19 bytes per 64
+    // rows. ClickHouse fixes this setting at creation: an older store keeps its granules.
+    settings: ['non_replicated_deduplication_window = 10000', 'index_granularity = 64'],
     shardBy: 'fingerprint',
   },
   {
