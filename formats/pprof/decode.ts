@@ -386,7 +386,7 @@ class PprofDecoder {
 
   /**
    * Records entries from `r.pos` on for as long as they are strings, samples, locations or
-   * functions of less than 16 KiB whose ids (if any) are below 2^14: nearly all of a profile.
+   * functions of less than 16 KiB whose ids (if any) are below 2^21: nearly all of a profile.
    * It stops, without reading it, at any entry that is something else or looks malformed,
    * so the general path handles that one and reports its errors. Tables and counts stay in
    * locals meanwhile, since this runs once per entry of the profile.
@@ -435,8 +435,13 @@ class PprofDecoder {
         let id = buf[start + 1];
         if (id >= 0x80) {
           const b = buf[start + 2];
-          if (b >= 0x80) break;
-          id = (id & 0x7f) | (b << 7);
+          if (b < 0x80) {
+            id = (id & 0x7f) | (b << 7);
+          } else {
+            // Three bytes: a profile of more than 16383 locations or functions.
+            if (len < 4 || buf[start + 3] >= 0x80) break;
+            id = (id & 0x7f) | ((b & 0x7f) << 7) | (buf[start + 3] << 14);
+          }
         }
         if (k === K_LOCATION) {
           if (2 * nLocs + 2 > locOff.length) locOff = scratch.grow('locOff', locOff, 2 * nLocs, 2 * nLocs + 2);
