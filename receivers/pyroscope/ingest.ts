@@ -18,7 +18,7 @@ import { parseAtTime } from '../../core/attime.ts';
 import { WRITE_ROUTE } from '../../core/auth.ts';
 import { tenantOf } from '../../core/http.ts';
 import type { Batch, Labels, Profile } from '../../core/model.ts';
-import { inflateBounded } from '../../formats/gzip.ts';
+import { inflateBoundedAsync, isGzip } from '../../formats/gzip.ts';
 import { decodeTreeBytes } from '../../formats/flamegraph/index.ts';
 import { FormatError } from '../../formats/format-error.ts';
 import { decodeJfr, decodeLabelsSnapshot, gunzipJfr, type LabelsSnapshot } from '../../formats/jfr/index.ts';
@@ -115,7 +115,7 @@ export async function ingestBatches(r: IngestRequest, intake: Pick<Intake, 'maxP
   const until = untilText ? parseAtTime(untilText, now, 'until') : now;
   const spyName = param(r.query, 'spyName') || 'unknown';
   const format = formatOf(param(r.query, 'format'), r.contentType);
-  const body = decodeContentEncoding(r.body, r.contentEncoding, intake.maxProfileBytes + MULTIPART_OVERHEAD);
+  const body = await decodeContentEncoding(r.body, r.contentEncoding, intake.maxProfileBytes + MULTIPART_OVERHEAD);
 
   const ctx: BatchContext = { tenant: r.tenant, from, until, requestBody: r.body, limits: intake.limits };
   if (format === 'pprof') {
@@ -251,10 +251,10 @@ function treeStacks(body: Uint8Array): CountedStack[] {
   return merged.stacks.map((s, i) => ({ frames: Array.from(s, (n) => merged.names[n]).reverse(), count: merged.values[i] }));
 }
 
-function decodeContentEncoding(body: Uint8Array, encoding: string, maxBytes: number): Uint8Array {
+async function decodeContentEncoding(body: Uint8Array, encoding: string, maxBytes: number): Promise<Uint8Array> {
   const enc = encoding.trim().toLowerCase();
   if (enc === '' || enc === 'identity') return body;
-  if (enc === 'gzip' || enc === 'x-gzip') return inflateBounded(body, maxBytes);
+  if (enc === 'gzip' || enc === 'x-gzip') return inflateBoundedAsync(body, maxBytes);
   throw new UnsupportedMediaTypeError(`Content-Encoding ${JSON.stringify(encoding)} is not supported (use gzip)`);
 }
 
@@ -286,6 +286,7 @@ async function pprofBatches(
   }
   // Pyroscope answers an empty upload with 200 and stores nothing.
   if (raw.length === 0) return [];
+  if (isGzip(raw)) raw = await inflateBoundedAsync(raw, maxProfileBytes);
 
   let profile = normalizeSampleTypeNames(decodePprof(raw, { maxBytes: maxProfileBytes }));
   if (profile.timeNanos < START_OF_1971_NS) profile = { ...profile, timeNanos: ctx.from };

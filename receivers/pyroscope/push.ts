@@ -14,6 +14,7 @@ import { refuseUnparsableConnectBodies } from '../../core/connect-parse-errors.t
 import { BadRequestError } from '../../core/errors.ts';
 import { tenantOfCall } from '../../core/connect-tenant.ts';
 import type { Batch, Labels } from '../../core/model.ts';
+import { inflateBoundedAsync, isGzip } from '../../formats/gzip.ts';
 import { decodePprof } from '../../formats/pprof/index.ts';
 import { PusherService, type PushRequest } from '../../gen/push/v1/push_pb.ts';
 import type { Intake } from './index.ts';
@@ -81,7 +82,8 @@ export function pushRoutes(intake: Intake): (router: ConnectRouter) => void {
         try {
           await intake.admit(async () => {
             const tenant = tenantOfCall(ctx);
-            await intake.deliver(pushBatches(req, tenant, intake, BigInt(Date.now()) * 1_000_000n));
+            const inflated = await inflateSamples(req, intake.maxProfileBytes);
+            await intake.deliver(pushBatches(req, tenant, intake, BigInt(Date.now()) * 1_000_000n, inflated));
           });
           return {};
         } catch (err) {
@@ -96,7 +98,13 @@ export function pushRoutes(intake: Intake): (router: ConnectRouter) => void {
  * Decodes and validates every profile of a push request before anything is delivered, so a bad
  * sample rejects the whole request instead of half-storing it.
  */
-export function pushBatches(req: PushRequest, tenant: string, intake: Pick<Intake, 'maxProfileBytes' | 'limits'>, nowNs: bigint): Batch[] {
+export function pushBatches(
+  req: PushRequest,
+  tenant: string,
+  intake: Pick<Intake, 'maxProfileBytes' | 'limits'>,
+  nowNs: bigint,
+  inflated: ReadonlyMap<Uint8Array, Uint8Array> = new Map(),
+): Batch[] {
   const out: Batch[] = [];
   req.series.forEach((series, seriesIndex) => {
     const labels: Labels = {};
@@ -117,7 +125,7 @@ export function pushBatches(req: PushRequest, tenant: string, intake: Pick<Intak
       if (sample.rawProfile.length === 0) return;
       let profile;
       try {
-        profile = normalizeSampleTypeNames(decodePprof(sample.rawProfile, { maxBytes: intake.maxProfileBytes }));
+        profile = normalizeSampleTypeNames(decodePprof(inflated.get(sample.rawProfile) ?? sample.rawProfile, { maxBytes: intake.maxProfileBytes }));
       } catch (err) {
         if (err instanceof Error) err.message = `series ${seriesIndex} sample ${sampleIndex}: ${err.message}`;
         throw err;
@@ -142,6 +150,31 @@ export function pushBatches(req: PushRequest, tenant: string, intake: Pick<Intak
       }
     });
   });
+  return out;
+}
+
+/**
+ * The request's gzipped profiles, inflated on libuv's thread pool rather than the main thread,
+ * keyed by their bytes as received; pushBatches decodes them from there.
+ */
+async function inflateSamples(req: PushRequest, maxBytes: number): Promise<Map<Uint8Array, Uint8Array>> {
+  const out = new Map<Uint8Array, Uint8Array>();
+  const inflating: Array<Promise<void>> = [];
+  req.series.forEach((series, seriesIndex) =>
+    series.samples.forEach((sample, sampleIndex) => {
+      if (!isGzip(sample.rawProfile)) return;
+      inflating.push(
+        inflateBoundedAsync(sample.rawProfile, maxBytes).then(
+          (raw) => void out.set(sample.rawProfile, raw),
+          (err: Error) => {
+            err.message = `series ${seriesIndex} sample ${sampleIndex}: ${err.message}`;
+            throw err;
+          },
+        ),
+      );
+    }),
+  );
+  await Promise.all(inflating);
   return out;
 }
 
