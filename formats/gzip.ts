@@ -3,8 +3,8 @@
  *
  * The output limit is enforced by zlib while it inflates, so a gzip bomb is refused
  * after producing at most `maxBytes` of output rather than after exhausting memory.
- * Receivers use the asynchronous form, which inflates on libuv's thread pool: during the
- * ingest benchmark inflating took 6-7% of the main thread, which was the bottleneck.
+ * Receivers use the asynchronous form, which inflates on libuv's thread pool so that the event
+ * loop stays free meanwhile.
  */
 import { gunzip, gunzipSync, type ZlibOptions } from 'node:zlib';
 import { BadRequestError, ProfileTooLargeError } from '../core/errors.ts';
@@ -67,7 +67,13 @@ export function inflateBounded(bytes: Uint8Array, maxBytes: number): Uint8Array 
   return checkedOutput(out, maxBytes);
 }
 
-/** inflateBounded off the main thread, with the same limits and errors. */
+/**
+ * inflateBounded on libuv's thread pool, with the same limits and errors. Even a 9 KB body goes
+ * there: the hand-off costs more CPU in all than inflating it in place (73 against 41 us), but
+ * less of the main thread (20 against 45 us), and the main thread is what limits intake. Measured
+ * with 256 clients against inflating bodies under 64 KB in place: ingest 1,333 against 1,217
+ * profiles/s (medians of 3), the NATS collector 3,154-3,193 against 2,775-3,180.
+ */
 export function inflateBoundedAsync(bytes: Uint8Array, maxBytes: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const options = inflateOptions(bytes, maxBytes);

@@ -4,6 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { BadRequestError, ProfileTooLargeError } from '../../core/errors.ts';
 import { inflateBounded, inflateBoundedAsync } from '../../formats/gzip.ts';
@@ -15,6 +16,18 @@ test('inflates within the limit, to the same bytes as the synchronous form', asy
   const out = await inflateBoundedAsync(gz, 5000);
   assert.ok(Buffer.from(out).equals(data));
   assert.ok(Buffer.from(out).equals(Buffer.from(inflateBounded(gz, 5000))));
+});
+
+test('a large body gives the same bytes and errors', async () => {
+  // Incompressible, so that the body inflates in several of zlib's chunks.
+  const big = randomBytes(200_000);
+  const bigGz = gzipSync(big);
+  assert.ok(bigGz.length > 128 * 1024);
+  assert.ok(Buffer.from(await inflateBoundedAsync(bigGz, big.length)).equals(big));
+  await assert.rejects(inflateBoundedAsync(bigGz, big.length - 1), ProfileTooLargeError);
+  const corrupt = Buffer.from(bigGz);
+  corrupt.fill(0xff, 1000, 1100);
+  await assert.rejects(inflateBoundedAsync(corrupt, big.length), BadRequestError);
 });
 
 test('refuses what inflates past the limit, a limit of 0, and what is not gzip', async () => {
