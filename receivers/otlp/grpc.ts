@@ -32,7 +32,7 @@ async function handle(signal: OtlpSignal, req: FastifyRequest, reply: FastifyRep
   reply.hijack();
   const res = reply.raw;
   try {
-    const message = unframe(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), String(req.headers['grpc-encoding'] ?? 'identity'), intake.opts.maxRequestBytes);
+    const message = await unframe(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), String(req.headers['grpc-encoding'] ?? 'identity'), intake.opts.maxRequestBytes);
     const tenant = tenantOf(req.headers);
     const r = signal === 'profiles' ? await intake.exportProfiles(message, 'protobuf', tenant) : await intake.exportTraces(message, 'protobuf', tenant);
     const body = encodeExportResponse('protobuf', signal === 'profiles' ? 'profiles' : 'spans', r.rejected, r.message) as Uint8Array;
@@ -62,7 +62,7 @@ async function handle(signal: OtlpSignal, req: FastifyRequest, reply: FastifyRep
 }
 
 /** The one message of a unary call, inflated when its flag says so. */
-function unframe(body: Buffer, grpcEncoding: string, maxBytes: number): Uint8Array {
+async function unframe(body: Buffer, grpcEncoding: string, maxBytes: number): Promise<Uint8Array> {
   if (body.length < 5) throw new BadRequestError(`a gRPC request needs a 5-byte message prefix, got ${body.length} bytes`);
   const compressed = body[0];
   const len = body.readUInt32BE(1);

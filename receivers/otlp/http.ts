@@ -9,7 +9,7 @@ import { connectCodeForStatus } from '../../core/connect-errors.ts';
 import { HearthError, PayloadTooLargeError, ProfileTooLargeError, UnsupportedMediaTypeError } from '../../core/errors.ts';
 import { WRITE_ROUTE } from '../../core/auth.ts';
 import { tenantOf } from '../../core/http.ts';
-import { inflateBounded } from '../../formats/gzip.ts';
+import { inflateBoundedAsync } from '../../formats/gzip.ts';
 import { encodeExportResponse, encodeStatus } from '../../formats/otlp/index.ts';
 import type { Encoding, OtlpIntake, OtlpSignal } from './intake.ts';
 
@@ -29,7 +29,7 @@ async function handle(signal: OtlpSignal, req: FastifyRequest, reply: FastifyRep
     encoding = encodingOf(header(req.headers['content-type']));
     const tenant = tenantOf(req.headers);
     const raw = Buffer.isBuffer(req.body) ? req.body : new Uint8Array(0);
-    const body = decompress(raw, header(req.headers['content-encoding']), intake.opts.maxRequestBytes);
+    const body = await decompress(raw, header(req.headers['content-encoding']), intake.opts.maxRequestBytes);
     const r = signal === 'profiles' ? await intake.exportProfiles(body, encoding, tenant) : await intake.exportTraces(body, encoding, tenant);
     return reply
       .code(200)
@@ -61,7 +61,7 @@ export function encodingOf(contentType: string): Encoding {
 }
 
 /** Identity or gzip; the limit holds while inflating, and an oversized result is a 413. */
-export function decompress(body: Uint8Array, contentEncoding: string, maxBytes: number): Uint8Array {
+export async function decompress(body: Uint8Array, contentEncoding: string, maxBytes: number): Promise<Uint8Array> {
   const enc = contentEncoding.toLowerCase();
   if (enc === '' || enc === 'identity') {
     if (body.length > maxBytes) throw new PayloadTooLargeError(`the request is ${body.length} bytes, over the limit of ${maxBytes} bytes`);
@@ -69,7 +69,7 @@ export function decompress(body: Uint8Array, contentEncoding: string, maxBytes: 
   }
   if (enc !== 'gzip') throw new UnsupportedMediaTypeError(`content encoding ${JSON.stringify(enc.slice(0, 40))} is not supported; send gzip or none`);
   try {
-    return inflateBounded(body, maxBytes);
+    return await inflateBoundedAsync(body, maxBytes);
   } catch (err) {
     if (err instanceof ProfileTooLargeError) throw new PayloadTooLargeError(`the request inflates to more than ${maxBytes} bytes`);
     throw err;
