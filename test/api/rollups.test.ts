@@ -12,6 +12,7 @@ import type { Writer } from '../../storage/writer.ts';
 import type { Batch } from '../../core/model.ts';
 import { parseSelector } from '../../core/selector.ts';
 import { tempDir } from '../support/hearth.ts';
+import { cpuBatch } from '../support/synthetic-profiles.ts';
 
 const tmp = tempDir('hearth-rollups-');
 const logger = pino({ level: 'silent' });
@@ -173,22 +174,7 @@ test('a profile stamped in the last half second of a bucket is counted in it, so
   // One profile 374 ms before the end of an hour: the bucket's check must find it among the raw
   // rows as the rollup does, or the whole hour is read raw for nothing.
   const at = T0 + 7 * H - 374;
-  await writer.write({
-    tenant: 'edge',
-    labels: { __name__: 'process_cpu', service_name: 'api' },
-    idempotencyKey: 'edge-1',
-    profile: {
-      sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }],
-      periodType: { type: 'cpu', unit: 'nanoseconds' },
-      period: 10_000_000,
-      timeNanos: BigInt(at) * 1_000_000n,
-      durationNanos: 10_000_000_000n,
-      names: NAMES,
-      stacks: [Uint32Array.of(3, 2, 1)],
-      samples: [{ stack: 0, values: [5], labelSet: 0 }],
-      sampleLabelSets: [{}],
-    },
-  });
+  await writer.write({ ...cpuBatch('api', 'edge-1', at, NAMES, [Uint32Array.of(3, 2, 1)], [5]), tenant: 'edge' });
   await writer.flush();
   const s = { ...sel('', T0 + 6 * H, T0 + 7 * H), tenant: 'edge' };
   assert.deepEqual(await store.query.plan(s, ROLLUPS), [{ source: 'samples_1h', from: T0 + 6 * H, to: T0 + 7 * H }]);
