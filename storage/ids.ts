@@ -53,6 +53,14 @@ export class Hasher {
     return this.int(len ^ 0x5f3759df);
   }
 
+  /** Back to the state of a new Hasher, so that one instance serves many hashes. */
+  reset(): this {
+    this.a = 0x9747b28c | 0;
+    this.b = 0x5bd1e995 | 0;
+    this.n = 0;
+    return this;
+  }
+
   /** A copy in the same state: a shared prefix is hashed once and continued several ways. */
   clone(): Hasher {
     const h = new Hasher();
