@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { batchToRows, newRowCaches, seriesFingerprint } from '../../storage/rows.ts';
 import { hashString, IdSet } from '../../storage/ids.ts';
+import type { Batch, Sample } from '../../core/model.ts';
+import { rng } from '../support/rng.ts';
 import { syntheticProfile } from '../support/synthetic-profiles.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -36,6 +38,39 @@ test('IDs and sample rows are what earlier versions stored', () => {
     assert.equal(r.stacks.length, 5);
     assert.equal(r.functions.length, 1);
   }
+});
+
+/**
+ * Three label sets, two sample types, zero and negative values, repeated samples, and span and
+ * trace IDs valid and not: every path of the row encoder at once.
+ */
+function mixedBatch(): Batch {
+  const random = rng(42);
+  const t = Date.UTC(2026, 0, 1);
+  const p = syntheticProfile(9, t, 60, true);
+  const samples: Sample[] = [];
+  p.samples.forEach((s, i) => {
+    const r = random();
+    const sample: Sample = { ...s, labelSet: Math.floor(random() * 3), values: [r < 0.1 ? 0 : r < 0.15 ? -5 : s.values[0], Math.floor(random() * 3)] };
+    if (r > 0.7) sample.traceId = r > 0.9 ? 'zz' + 'a'.repeat(30) : Math.floor(random() * 4).toString(16).padStart(32, '0');
+    if (r > 0.5 && r < 0.6) sample.spanId = 'not-hex';
+    samples.push(sample);
+    if (i % 5 === 0) samples.push({ ...sample });
+  });
+  return {
+    tenant: 't',
+    labels: { __name__: 'process_cpu', service_name: 'svc' },
+    idempotencyKey: 'mixed',
+    profile: { ...p, sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }, { type: 'samples', unit: 'count' }], sampleLabelSets: [{}, { pod: 'a' }, { pod: 'b', x: '1' }], samples },
+  };
+}
+
+test('label sets, sample types, spans and traces give the rows earlier versions stored', () => {
+  // Produced by the row encoder before its entries moved to an open-addressing table.
+  const t = Date.UTC(2026, 0, 1);
+  const r = batchToRows(mixedBatch(), newRowCaches(t), t);
+  assert.equal(sha(r.samples), 'd326a7da14cb7d707b5d2cb11165abd6f62fdcbc2e1a4063269e199a7d33a7a1');
+  assert.deepEqual([r.rowCount, r.stacks.length, r.functions.length, r.series.length], [6, 6, 2, 6]);
 });
 
 test('what the caches know is not listed again', () => {
