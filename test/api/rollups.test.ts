@@ -38,28 +38,9 @@ before(async () => {
       for (const pod of ['a', 'b']) {
         n++;
         const k = n % 7;
-        batches.push({
-          tenant: 'anonymous',
-          labels: { __name__: 'process_cpu', service_name: service, pod },
-          idempotencyKey: `rollup-${n}`,
-          profile: {
-            sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }],
-            periodType: { type: 'cpu', unit: 'nanoseconds' },
-            period: 10_000_000,
-            timeNanos: BigInt(t) * 1_000_000n,
-            durationNanos: 10_000_000_000n,
-            names: NAMES,
-            stacks: [Uint32Array.of(3, 2, 1), Uint32Array.of(4, 2, 1), Uint32Array.of(5, 1), Uint32Array.of(6 + (k % 3), 4, 2, 1), Uint32Array.of(8, 1)],
-            samples: [
-              { stack: 0, values: [1 + k], labelSet: 0 },
-              { stack: 1, values: [10 + (n % 13)], labelSet: 0 },
-              { stack: 2, values: [k === 3 ? -2 : 3], labelSet: 0 },
-              { stack: 3, values: [n % 5], labelSet: 0 },
-              { stack: 4, values: [7], labelSet: 0 },
-            ],
-            sampleLabelSets: [{}],
-          },
-        });
+        const stacks = [Uint32Array.of(3, 2, 1), Uint32Array.of(4, 2, 1), Uint32Array.of(5, 1), Uint32Array.of(6 + (k % 3), 4, 2, 1), Uint32Array.of(8, 1)];
+        const batch = cpuBatch(service, `rollup-${n}`, t, NAMES, stacks, [1 + k, 10 + (n % 13), k === 3 ? -2 : 3, n % 5, 7]);
+        batches.push({ ...batch, labels: { ...batch.labels, pod } });
       }
     }
   }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Profile } from '../../core/model.ts';
 import { encodePprof } from '../../formats/pprof/encode.ts';
 import { startHearth, tempDir, type HearthProcess } from '../support/hearth.ts';
+import { cpuProfile } from '../support/synthetic-profiles.ts';
 
 export interface LimitsHearth {
   hearth: HearthProcess;
@@ -97,17 +98,13 @@ export async function querier(url: string, method: string, body: unknown, tenant
 
 /** A CPU profile stamped now whose samples carry the given label sets (one sample each). */
 export function labelledProfile(sets: Array<Record<string, string>>, timeMs = Date.now()): Profile {
-  return {
-    sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }],
-    periodType: { type: 'cpu', unit: 'nanoseconds' },
-    period: 10_000_000,
-    timeNanos: BigInt(timeMs) * 1_000_000n,
-    durationNanos: 10_000_000_000n,
-    names: ['', 'main', 'work'],
-    stacks: [Uint32Array.of(2, 1)],
-    samples: sets.map((_, i) => ({ stack: 0, values: [10_000_000], labelSet: i + 1 })),
-    sampleLabelSets: [{}, ...sets],
-  };
+  return cpuProfile(
+    timeMs,
+    ['', 'main', 'work'],
+    [Uint32Array.of(2, 1)],
+    sets.map((_, i) => ({ stack: 0, values: [10_000_000], labelSet: i + 1 })),
+    [{}, ...sets],
+  );
 }
 
 /** A profile with `n` samples of a stack `depth` frames deep. */
@@ -115,17 +112,12 @@ export function deepProfile(depth: number, samples = 1, timeMs = Date.now()): Pr
   const names = [''];
   for (let i = 1; i <= depth; i++) names.push(`f${i}`);
   const frames = Uint32Array.from({ length: depth }, (_, i) => depth - i);
-  return {
-    sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }],
-    periodType: { type: 'cpu', unit: 'nanoseconds' },
-    period: 10_000_000,
-    timeNanos: BigInt(timeMs) * 1_000_000n,
-    durationNanos: 10_000_000_000n,
+  return cpuProfile(
+    timeMs,
     names,
-    stacks: [frames],
-    samples: Array.from({ length: samples }, () => ({ stack: 0, values: [10_000_000], labelSet: 0 })),
-    sampleLabelSets: [{}],
-  };
+    [frames],
+    Array.from({ length: samples }, () => ({ stack: 0, values: [10_000_000], labelSet: 0 })),
+  );
 }
 
 /** Polls `check` until it returns true or the deadline passes. */

@@ -11,6 +11,7 @@ import type { Writer } from '../../storage/writer.ts';
 import type { Batch, Labels } from '../../core/model.ts';
 import { parseSelector } from '../../core/selector.ts';
 import { tempDir } from '../support/hearth.ts';
+import { cpuProfile } from '../support/synthetic-profiles.ts';
 
 const tmp = tempDir();
 const logger = pino({ level: 'silent' });
@@ -35,20 +36,16 @@ function batch(key: string, labels: Labels, timeMs: number, a: number, b: number
     tenant: opts.tenant ?? 'anonymous',
     labels: { __name__: 'process_cpu', ...labels },
     idempotencyKey: key,
-    profile: {
-      sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }],
-      periodType: { type: 'cpu', unit: 'nanoseconds' },
-      period: 10_000_000,
-      timeNanos: BigInt(timeMs) * 1_000_000n,
-      durationNanos: 10_000_000_000n,
-      names: ['', 'main', 'a', 'b'],
-      stacks: [Uint32Array.of(2, 1), Uint32Array.of(3, 1)],
-      samples: [
+    profile: cpuProfile(
+      timeMs,
+      ['', 'main', 'a', 'b'],
+      [Uint32Array.of(2, 1), Uint32Array.of(3, 1)],
+      [
         { stack: 0, values: [a], labelSet: 0 },
         { stack: 1, values: [b], labelSet: opts.sampleLabels ? 1 : 0, spanId: opts.span },
       ],
-      sampleLabelSets: opts.sampleLabels ? [{}, opts.sampleLabels] : [{}],
-    },
+      opts.sampleLabels ? [{}, opts.sampleLabels] : [{}],
+    ),
   };
 }
 

@@ -24,6 +24,21 @@ export class Sent {
   }
 }
 
+/** A CPU profile (nanoseconds, 10 ms period, 10 s long) stamped at `timeMs`, of the given content. */
+export function cpuProfile(timeMs: number, names: string[], stacks: Uint32Array[], samples: Sample[], sampleLabelSets: Profile['sampleLabelSets'] = [{}]): Profile {
+  return {
+    sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }],
+    periodType: { type: 'cpu', unit: 'nanoseconds' },
+    period: 10_000_000,
+    timeNanos: BigInt(timeMs) * 1_000_000n,
+    durationNanos: 10_000_000_000n,
+    names,
+    stacks,
+    samples,
+    sampleLabelSets,
+  };
+}
+
 /** A profile of `samples` samples, deterministic in `seed`, stamped at `timeMs`. */
 export function syntheticProfile(seed: number, timeMs: number, samples = 8, withSpans = true): Profile {
   let x = seed * 2654435761 + 1;
@@ -41,17 +56,7 @@ export function syntheticProfile(seed: number, timeMs: number, samples = 8, with
     if (withSpans && rnd(2) === 0) s.spanId = `00000000000000${(1 + rnd(4)).toString(16).padStart(2, '0')}`;
     out.push(s);
   }
-  return {
-    sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }],
-    periodType: { type: 'cpu', unit: 'nanoseconds' },
-    period: 10_000_000,
-    timeNanos: BigInt(timeMs) * 1_000_000n,
-    durationNanos: 10_000_000_000n,
-    names: NAMES,
-    stacks,
-    samples: out,
-    sampleLabelSets: [{}],
-  };
+  return cpuProfile(timeMs, NAMES, stacks, out);
 }
 
 /**
@@ -63,17 +68,12 @@ export function cpuBatch(service: string, idempotencyKey: string, timeMs: number
     tenant: 'anonymous',
     labels: { __name__: 'process_cpu', service_name: service },
     idempotencyKey,
-    profile: {
-      sampleTypes: [{ type: 'cpu', unit: 'nanoseconds' }],
-      periodType: { type: 'cpu', unit: 'nanoseconds' },
-      period: 10_000_000,
-      timeNanos: BigInt(timeMs) * 1_000_000n,
-      durationNanos: 10_000_000_000n,
+    profile: cpuProfile(
+      timeMs,
       names,
       stacks,
-      samples: stacks.map((_, k) => ({ stack: k, values: [values[k]], labelSet: 0 })),
-      sampleLabelSets: [{}],
-    },
+      stacks.map((_, k) => ({ stack: k, values: [values[k]], labelSet: 0 })),
+    ),
   };
 }
 
